@@ -1,0 +1,71 @@
+// Package app holds the use cases of the order pipeline, one per file, written against
+// the ports of domain/ and the two below. Handlers and the HTTP API call them; they never
+// see a message or a request.
+package app
+
+import (
+	"context"
+	"time"
+
+	"github.com/orderflow/orderflow/domain/event"
+	"github.com/orderflow/orderflow/domain/inventory"
+	"github.com/orderflow/orderflow/domain/notification"
+	"github.com/orderflow/orderflow/domain/order"
+	"github.com/orderflow/orderflow/domain/payment"
+)
+
+// EventPublisher sends events to the broker. Publish returns once the broker has taken
+// them; an error means they may not have been sent.
+type EventPublisher interface {
+	Publish(ctx context.Context, events ...event.Event) error
+}
+
+// IdempotencyKeys remembers the answer given to a request key for a while.
+type IdempotencyKeys interface {
+	// Claim stores value under key for ttl unless the key is held. It returns the held
+	// value and false when it was held, or value and true when this call claimed it.
+	Claim(ctx context.Context, key, value string, ttl time.Duration) (held string, claimed bool, err error)
+	// Forget drops key, so a request whose event could not be sent can be tried again.
+	Forget(ctx context.Context, key string) error
+}
+
+// Stores are the repositories the use cases need.
+type Stores struct {
+	Orders          order.Repository
+	Inventory       inventory.Repository
+	Payments        payment.Repository
+	Notifications   notification.Repository
+	IdempotencyKeys IdempotencyKeys
+}
+
+// Clock returns the current time; tests pass a fixed one.
+type Clock func() time.Time
+
+// Application is every use case, ready to be called.
+type Application struct {
+	PlaceOrder     PlaceOrder
+	ReserveStock   ReserveStock
+	CapturePayment CapturePayment
+	ConfirmOrder   ConfirmOrder
+	ReleaseStock   ReleaseStock
+	CancelOrder    CancelOrder
+	Notify         Notify
+	Queries        Queries
+}
+
+// New wires the use cases to their stores.
+func New(stores Stores, provider payment.Provider, publisher EventPublisher, now Clock) *Application {
+	if now == nil {
+		now = time.Now
+	}
+	return &Application{
+		PlaceOrder:     PlaceOrder{publisher: publisher, keys: stores.IdempotencyKeys, now: now},
+		ReserveStock:   ReserveStock{orders: stores.Orders, inventory: stores.Inventory, now: now},
+		CapturePayment: CapturePayment{orders: stores.Orders, payments: stores.Payments, provider: provider, now: now},
+		ConfirmOrder:   ConfirmOrder{orders: stores.Orders, inventory: stores.Inventory, now: now},
+		ReleaseStock:   ReleaseStock{inventory: stores.Inventory},
+		CancelOrder:    CancelOrder{orders: stores.Orders, now: now},
+		Notify:         Notify{notifications: stores.Notifications, now: now},
+		Queries:        Queries{stores: stores},
+	}
+}

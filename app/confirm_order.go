@@ -1,0 +1,33 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/orderflow/orderflow/domain/event"
+	"github.com/orderflow/orderflow/domain/inventory"
+	"github.com/orderflow/orderflow/domain/order"
+)
+
+// ConfirmOrder ends a paid order: its reservation becomes a sale and the order is
+// confirmed.
+type ConfirmOrder struct {
+	orders    order.Repository
+	inventory inventory.Repository
+	now       Clock
+}
+
+// Handle returns order.confirmed. Both steps are idempotent, so a retry after a failure
+// between them finishes the job.
+func (h ConfirmOrder) Handle(ctx context.Context, e event.PaymentCaptured) (event.Event, error) {
+	if err := h.inventory.Commit(ctx, e.OrderID); err != nil {
+		return nil, fmt.Errorf("commit stock of %s: %w", e.OrderID, err)
+	}
+	o, err := h.orders.Update(ctx, order.ID(e.OrderID), func(o *order.Order) error {
+		return o.Confirm(h.now())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("confirm %s: %w", e.OrderID, err)
+	}
+	return event.OrderConfirmed{OrderID: e.OrderID, CustomerID: string(o.CustomerID())}, nil
+}

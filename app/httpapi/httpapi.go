@@ -1,0 +1,263 @@
+// Package httpapi is the HTTP API of CONTRACT 4: place orders, read orders, stock and
+// notifications, and report health and readiness.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/domain/event"
+	"github.com/orderflow/orderflow/domain/inventory"
+	"github.com/orderflow/orderflow/domain/order"
+	"github.com/orderflow/orderflow/middleware"
+)
+
+// MaxBodyBytes is the largest request body accepted; a larger one gets 413.
+const MaxBodyBytes = 64 << 10
+
+// RetryAfterSeconds is what a 503 asks the client to wait.
+const RetryAfterSeconds = "2"
+
+// Check is one readiness check: nil when the part it names answers.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// API serves the HTTP API.
+type API struct {
+	app    *app.Application
+	checks []Check
+	logger *slog.Logger
+}
+
+// New returns the API over the use cases; checks decide /readyz.
+func New(application *app.Application, checks []Check, logger *slog.Logger) *API {
+	return &API{app: application, checks: checks, logger: logger}
+}
+
+// Handler returns the routes.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /orders", a.placeOrder)
+	mux.HandleFunc("GET /orders/{id}", a.getOrder)
+	mux.HandleFunc("GET /inventory/{sku}", a.getStock)
+	mux.HandleFunc("PUT /inventory/{sku}", a.putStock)
+	mux.HandleFunc("GET /notifications", a.listNotifications)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	return mux
+}
+
+type placeOrderRequest struct {
+	CustomerID string       `json:"customer_id"`
+	Items      []event.Item `json:"items"`
+	Currency   string       `json:"currency"`
+}
+
+type placeOrderResponse struct {
+	OrderID string `json:"order_id"`
+	Status  string `json:"status"`
+}
+
+func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
+	var req placeOrderRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	ctx := r.Context()
+	if id := r.Header.Get("X-Correlation-ID"); domain.CheckIdentifier(id) == nil {
+		ctx = middleware.WithCorrelationID(ctx, id)
+	}
+	res, err := a.app.PlaceOrder.Handle(ctx, app.PlaceOrderCommand{
+		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		CustomerID:     req.CustomerID,
+		Items:          req.Items,
+		Currency:       req.Currency,
+	})
+	var rule *domain.RuleError
+	switch {
+	case errors.As(err, &rule):
+		writeError(w, http.StatusBadRequest, rule.Rule)
+		return
+	case err != nil:
+		a.logger.ErrorContext(ctx, "place order", "error", err)
+		w.Header().Set("Retry-After", RetryAfterSeconds)
+		writeError(w, http.StatusServiceUnavailable, "the order could not be accepted now; try again")
+		return
+	}
+	status := http.StatusAccepted
+	if res.Replayed {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, placeOrderResponse{OrderID: res.OrderID, Status: order.Pending.String()})
+}
+
+type orderResponse struct {
+	OrderID   string    `json:"order_id"`
+	Status    string    `json:"status"`
+	Reason    string    `json:"reason"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (a *API) getOrder(w http.ResponseWriter, r *http.Request) {
+	id, err := order.ParseID(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "order not found")
+		return
+	}
+	o, err := a.app.Queries.Order(r.Context(), id)
+	if errors.Is(err, order.ErrNotFound) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("order %s not found", id))
+		return
+	}
+	if err != nil {
+		a.unavailable(w, r, "get order", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, orderResponse{
+		OrderID: string(o.ID()), Status: o.Status().String(), Reason: o.Reason().String(), UpdatedAt: o.UpdatedAt(),
+	})
+}
+
+type stockResponse struct {
+	SKU       string `json:"sku"`
+	Available int64  `json:"available"`
+	Reserved  int64  `json:"reserved"`
+}
+
+func (a *API) getStock(w http.ResponseWriter, r *http.Request) {
+	sku, err := inventory.ParseSKU(r.PathValue("sku"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "sku not found")
+		return
+	}
+	a.writeStock(w, r, sku, http.StatusOK)
+}
+
+func (a *API) writeStock(w http.ResponseWriter, r *http.Request, sku inventory.SKU, status int) {
+	st, err := a.app.Queries.Stock(r.Context(), sku)
+	if errors.Is(err, inventory.ErrUnknownSKU) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("sku %s not found", sku))
+		return
+	}
+	if err != nil {
+		a.unavailable(w, r, "get stock", err)
+		return
+	}
+	writeJSON(w, status, stockResponse{SKU: string(st.SKU), Available: st.Available, Reserved: st.Reserved})
+}
+
+func (a *API) putStock(w http.ResponseWriter, r *http.Request) {
+	sku, err := inventory.ParseSKU(r.PathValue("sku"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "sku "+err.Error())
+		return
+	}
+	var req struct {
+		Available *int64 `json:"available"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Available == nil || *req.Available < 0 {
+		writeError(w, http.StatusBadRequest, "available must be an integer >= 0")
+		return
+	}
+	if err := a.app.Queries.SetStock(r.Context(), sku, *req.Available); err != nil {
+		a.unavailable(w, r, "set stock", err)
+		return
+	}
+	a.writeStock(w, r, sku, http.StatusOK)
+}
+
+type notificationsResponse struct {
+	CustomerID    string               `json:"customer_id"`
+	Notifications []notificationOutput `json:"notifications"`
+}
+
+type notificationOutput struct {
+	OrderID string    `json:"order_id"`
+	Status  string    `json:"status"`
+	Message string    `json:"message"`
+	SentAt  time.Time `json:"sent_at"`
+}
+
+func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
+	customerID := r.URL.Query().Get("customer_id")
+	if customerID == "" {
+		writeError(w, http.StatusBadRequest, "customer_id query parameter is required")
+		return
+	}
+	list, err := a.app.Queries.Notifications(r.Context(), customerID)
+	if err != nil {
+		a.unavailable(w, r, "list notifications", err)
+		return
+	}
+	out := notificationsResponse{CustomerID: customerID, Notifications: make([]notificationOutput, len(list))}
+	for i, n := range list {
+		out.Notifications[i] = notificationOutput{OrderID: n.OrderID, Status: n.Status, Message: n.Message, SentAt: n.SentAt}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	for _, c := range a.checks {
+		if err := c.Fn(ctx); err != nil {
+			checks[c.Name] = err.Error()
+			ready = false
+			continue
+		}
+		checks[c.Name] = "ok"
+	}
+	if !ready {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unready", "checks": checks})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+}
+
+func (a *API) unavailable(w http.ResponseWriter, r *http.Request, what string, err error) {
+	a.logger.ErrorContext(r.Context(), what, "error", err)
+	w.Header().Set("Retry-After", RetryAfterSeconds)
+	writeError(w, http.StatusServiceUnavailable, what+" failed; try again")
+}
+
+// decodeBody reads a JSON body of at most MaxBodyBytes into dst, or answers 413 or 400.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	err := json.NewDecoder(r.Body).Decode(dst)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxBodyBytes))
+		return false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "body is not valid JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}

@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/orderflow/orderflow/domain/event"
+	"github.com/orderflow/orderflow/domain/inventory"
+	"github.com/orderflow/orderflow/domain/order"
+)
+
+// ReserveStock records a placed order as pending and reserves all of its items or none.
+type ReserveStock struct {
+	orders    order.Repository
+	inventory inventory.Repository
+	now       Clock
+}
+
+// Handle returns inventory.reserved or inventory.rejected. Run twice for one order, it
+// changes nothing the second time and returns the same event.
+func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Event, error) {
+	placed, err := e.Validate()
+	if err != nil {
+		return nil, err
+	}
+	o, err := order.New(placed.ID, placed.CustomerID, placed.Total, placed.Currency, h.now())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := h.orders.Add(ctx, o); err != nil {
+		return nil, fmt.Errorf("record order %s: %w", placed.ID, err)
+	}
+	outcome, err := h.inventory.Reserve(ctx, string(placed.ID), placed.Items())
+	if err != nil {
+		return nil, fmt.Errorf("reserve %s: %w", placed.ID, err)
+	}
+	if !outcome.Reserved {
+		return event.InventoryRejected{
+			OrderID: e.OrderID, CustomerID: e.CustomerID, SKU: string(outcome.Shortage.SKU),
+			Requested: outcome.Shortage.Requested, Available: outcome.Shortage.Available,
+		}, nil
+	}
+	_, err = h.orders.Update(ctx, placed.ID, func(o *order.Order) error {
+		if o.HasPassed(order.Reserved) || o.Status() == order.Cancelled {
+			return nil // a replay: later handlers already moved it on
+		}
+		return o.MarkReserved(h.now())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mark %s reserved: %w", placed.ID, err)
+	}
+	return event.InventoryReserved{
+		OrderID: e.OrderID, CustomerID: e.CustomerID, Items: e.Items,
+		TotalCents: e.TotalCents, Currency: e.Currency,
+	}, nil
+}

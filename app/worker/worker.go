@@ -1,0 +1,122 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/httpapi"
+	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/domain/inventory"
+)
+
+// Worker is the whole service: the router and the HTTP API.
+type Worker struct {
+	cfg    *configs.Config
+	logger *slog.Logger
+	router *message.Router
+	api    *httpapi.API
+	stores app.Stores
+
+	mu      sync.Mutex
+	addr    net.Addr
+	started chan struct{}
+}
+
+// New returns a worker that is not running yet.
+func New(cfg *configs.Config, logger *slog.Logger, router *message.Router, api *httpapi.API, stores app.Stores) *Worker {
+	return &Worker{cfg: cfg, logger: logger, router: router, api: api, stores: stores, started: make(chan struct{})}
+}
+
+// Started is closed once the router runs and the HTTP API listens.
+func (w *Worker) Started() <-chan struct{} { return w.started }
+
+// Addr is the address the HTTP API listens on, once Started.
+func (w *Worker) Addr() net.Addr {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.addr
+}
+
+// Router returns the router, for readiness checks and tests.
+func (w *Worker) Router() *message.Router { return w.router }
+
+// Run seeds the stock, starts the router and the HTTP API, and blocks until ctx ends.
+// Then it stops taking requests and messages, lets those in flight finish within the
+// shutdown timeout, and returns nil after a clean stop.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.seed(ctx); err != nil {
+		return err
+	}
+	listener, err := net.Listen("tcp", w.cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", w.cfg.HTTP.Addr, err)
+	}
+	server := &http.Server{Handler: w.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRouter()
+	routerDone := make(chan error, 1)
+	go func() { routerDone <- w.router.Run(routerCtx) }()
+	select {
+	case <-w.router.Running():
+	case err := <-routerDone:
+		_ = listener.Close()
+		return fmt.Errorf("router stopped at start: %w", err)
+	}
+
+	serverDone := make(chan error, 1)
+	go func() { serverDone <- server.Serve(listener) }()
+	w.mu.Lock()
+	w.addr = listener.Addr()
+	w.mu.Unlock()
+	close(w.started)
+	w.logger.Info("orderflow running", "http_addr", listener.Addr().String())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serverDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-routerDone:
+		runErr = fmt.Errorf("router stopped: %w", err)
+	}
+	w.logger.Info("orderflow stopping", "timeout", w.cfg.ShutdownTimeout.String())
+	return errors.Join(runErr, w.shutdown(server, stopRouter))
+}
+
+// shutdown stops the HTTP API first, so no new order is accepted, then the router, which
+// waits for the messages in flight up to the shutdown timeout.
+func (w *Worker) shutdown(server *http.Server, stopRouter context.CancelFunc) error {
+	deadline := time.Now().Add(w.cfg.ShutdownTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var errs []error
+	if err := server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop http server: %w", err))
+	}
+	if err := closeWithin(time.Until(deadline), w.router.Close); err != nil {
+		errs = append(errs, fmt.Errorf("stop router: %w", err))
+	}
+	stopRouter()
+	return errors.Join(errs...)
+}
+
+func (w *Worker) seed(ctx context.Context) error {
+	stock := make(map[inventory.SKU]int64, len(w.cfg.Inventory.Seed))
+	for sku, n := range w.cfg.Inventory.Seed {
+		stock[inventory.SKU(sku)] = n
+	}
+	if err := w.stores.Inventory.Seed(ctx, stock); err != nil {
+		return fmt.Errorf("seed inventory: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,275 @@
+// Package configs loads and validates Orderflow's configuration: the embedded default
+// (default.yaml), then a file named by --config or ORDERFLOW_CONFIG, then environment
+// variables, which win.
+package configs
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// The brokers and stores Orderflow can run on.
+const (
+	BrokerGoChannel = "gochannel"
+	BrokerAMQP      = "amqp"
+	StoreMemory     = "memory"
+	StoreRedis      = "redis"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Broker          string        `yaml:"broker"`
+	Store           string        `yaml:"store"`
+	HTTP            HTTP          `yaml:"http"`
+	AMQP            AMQP          `yaml:"amqp"`
+	Redis           Redis         `yaml:"redis"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	LogLevel        string        `yaml:"log_level"`
+	Payment         Payment       `yaml:"payment"`
+	Inventory       Inventory     `yaml:"inventory"`
+	Retry           Retry         `yaml:"retry"`
+}
+
+// HTTP configures the API server.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+}
+
+// AMQP configures the RabbitMQ connection.
+type AMQP struct {
+	URL string `yaml:"url"`
+}
+
+// Redis configures the Redis connection.
+type Redis struct {
+	URL string `yaml:"url"`
+}
+
+// Payment configures the simulated payment provider.
+type Payment struct {
+	DeclineAboveCents    int64         `yaml:"decline_above_cents"`
+	Latency              time.Duration `yaml:"latency"`
+	TransientFailureRate float64       `yaml:"transient_failure_rate"`
+}
+
+// Inventory configures the starting stock.
+type Inventory struct {
+	// Seed is applied only to SKUs the store does not hold yet.
+	Seed map[string]int64 `yaml:"seed"`
+}
+
+// Retry configures in-process retries of transient errors.
+type Retry struct {
+	MaxAttempts     int           `yaml:"max_attempts"`
+	InitialInterval time.Duration `yaml:"initial_interval"`
+	MaxInterval     time.Duration `yaml:"max_interval"`
+	MaxElapsed      time.Duration `yaml:"max_elapsed"`
+	Jitter          float64       `yaml:"jitter"`
+}
+
+// The environment variables of CONTRACT 1.
+const (
+	EnvConfig   = "ORDERFLOW_CONFIG"
+	EnvBroker   = "ORDERFLOW_BROKER"
+	EnvAMQPURL  = "ORDERFLOW_AMQP_URL"
+	EnvStore    = "ORDERFLOW_STORE"
+	EnvRedisURL = "ORDERFLOW_REDIS_URL"
+	EnvHTTPAddr = "ORDERFLOW_HTTP_ADDR"
+)
+
+// Load reads the embedded default, then the file at path (when not ""), then the
+// variables that getenv returns, and validates the result.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	cfg := &Config{}
+	if err := decode(defaultYAML, cfg); err != nil {
+		return nil, fmt.Errorf("embedded default config: %w", err)
+	}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config file: %w", err)
+		}
+		if err := decode(data, cfg); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	cfg.applyEnv(getenv)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Default returns the embedded default configuration.
+func Default() *Config {
+	cfg := &Config{}
+	if err := decode(defaultYAML, cfg); err != nil {
+		panic(fmt.Sprintf("embedded default config: %v", err))
+	}
+	return cfg
+}
+
+// decode overlays the YAML in data on cfg; unknown keys are errors, so a typo is caught.
+func decode(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file decodes to io.EOF: it changes nothing.
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) {
+	set := func(dst *string, name string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Broker, EnvBroker)
+	set(&c.AMQP.URL, EnvAMQPURL)
+	set(&c.Store, EnvStore)
+	set(&c.Redis.URL, EnvRedisURL)
+	set(&c.HTTP.Addr, EnvHTTPAddr)
+}
+
+// Validate returns every problem of the configuration, one line each, naming the setting
+// (and its variable, where it has one) and what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", setting, fmt.Sprintf(format, args...)))
+	}
+	if c.Broker != BrokerGoChannel && c.Broker != BrokerAMQP {
+		bad("broker ("+EnvBroker+")", "must be %q or %q, got %q", BrokerGoChannel, BrokerAMQP, c.Broker)
+	}
+	if c.Store != StoreMemory && c.Store != StoreRedis {
+		bad("store ("+EnvStore+")", "must be %q or %q, got %q", StoreMemory, StoreRedis, c.Store)
+	}
+	if err := checkURL(c.AMQP.URL, "amqp", "amqps"); err != nil {
+		bad("amqp.url ("+EnvAMQPURL+")", "%v", err)
+	}
+	if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
+		bad("redis.url ("+EnvRedisURL+")", "%v", err)
+	}
+	if err := checkAddr(c.HTTP.Addr); err != nil {
+		bad("http.addr ("+EnvHTTPAddr+")", "%v", err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be a positive duration such as 15s, got %s", c.ShutdownTimeout)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.Payment.DeclineAboveCents < 0 {
+		bad("payment.decline_above_cents", "must be >= 0, got %d", c.Payment.DeclineAboveCents)
+	}
+	if c.Payment.Latency < 0 {
+		bad("payment.latency", "must be >= 0, got %s", c.Payment.Latency)
+	}
+	if r := c.Payment.TransientFailureRate; r < 0 || r >= 1 {
+		bad("payment.transient_failure_rate", "must be in [0, 1), got %v", r)
+	}
+	for sku, n := range c.Inventory.Seed {
+		if err := domain.CheckIdentifier(sku); err != nil {
+			bad("inventory.seed", "SKU %q %v", sku, err)
+		}
+		if n < 0 {
+			bad("inventory.seed."+sku, "must be >= 0, got %d", n)
+		}
+	}
+	errs = append(errs, c.Retry.validate("retry")...)
+	return errors.Join(errs...)
+}
+
+func (r Retry) validate(prefix string) []error {
+	var errs []error
+	if r.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("%s.max_attempts: must be >= 1, got %d", prefix, r.MaxAttempts))
+	}
+	if r.InitialInterval <= 0 {
+		errs = append(errs, fmt.Errorf("%s.initial_interval: must be a positive duration, got %s", prefix, r.InitialInterval))
+	}
+	if r.MaxInterval < r.InitialInterval {
+		errs = append(errs, fmt.Errorf("%s.max_interval: must be >= initial_interval (%s), got %s", prefix, r.InitialInterval, r.MaxInterval))
+	}
+	if r.MaxElapsed <= 0 {
+		errs = append(errs, fmt.Errorf("%s.max_elapsed: must be a positive duration, got %s", prefix, r.MaxElapsed))
+	}
+	if r.Jitter < 0 || r.Jitter > 1 {
+		errs = append(errs, fmt.Errorf("%s.jitter: must be in [0, 1], got %v", prefix, r.Jitter))
+	}
+	return errs
+}
+
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL (%s)", redactedParseError(err))
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			if u.Host == "" {
+				return fmt.Errorf("%s has no host", u.Redacted())
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("must be a %s:// or %s:// URL, got %s", schemes[0], schemes[1], u.Redacted())
+}
+
+// redactedParseError keeps the reason of a URL parse error without the URL, which may
+// hold a password.
+func redactedParseError(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return "unparseable"
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be 0..65535, got %q", port)
+	}
+	return nil
+}
+
+// Redact returns rawURL with its password masked, for logs.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// LogValue lists the configuration for a start-up log line, secrets masked.
+func (c *Config) LogValue() []any {
+	return []any{
+		"broker", c.Broker, "store", c.Store, "http_addr", c.HTTP.Addr,
+		"amqp_url", Redact(c.AMQP.URL), "redis_url", Redact(c.Redis.URL),
+		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel,
+	}
+}

@@ -1,0 +1,68 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/orderflow/orderflow/domain/event"
+	"github.com/orderflow/orderflow/middleware"
+)
+
+// idNamespace scopes the deterministic ids of published events.
+var idNamespace = uuid.MustParse("6f0c1a52-8d7e-4a39-9a3f-0d2b8c6e4f11")
+
+// Publisher publishes events as JSON messages whose topic is the event name. Inside a
+// handler, each message gets the handled message's correlation id, its id as causation
+// id, and an id derived from the handler name and the handled id: a handler that runs
+// twice publishes the same ids, and downstream dedup drops the second.
+type Publisher struct {
+	pub message.Publisher
+}
+
+// NewPublisher returns a Publisher that sends through pub.
+func NewPublisher(pub message.Publisher) *Publisher {
+	return &Publisher{pub: pub}
+}
+
+// Publish implements app.EventPublisher.
+func (p *Publisher) Publish(ctx context.Context, events ...event.Event) error {
+	for _, e := range events {
+		msg, err := NewMessage(ctx, e)
+		if err != nil {
+			return err
+		}
+		if err := p.pub.Publish(e.EventName(), msg); err != nil {
+			return fmt.Errorf("publish %s %s: %w", e.EventName(), msg.UUID, err)
+		}
+	}
+	return nil
+}
+
+// NewMessage encodes e as a message with the ids and metadata described on Publisher.
+func NewMessage(ctx context.Context, e event.Event) (*message.Message, error) {
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", e.EventName(), err)
+	}
+	id := uuid.NewString()
+	correlationID := middleware.CorrelationIDFrom(ctx)
+	handled, inHandler := middleware.HandledFrom(ctx)
+	if inHandler {
+		id = uuid.NewSHA1(idNamespace, []byte(handled.Handler+"\x00"+handled.MessageID+"\x00"+e.EventName())).String()
+	}
+	if correlationID == "" {
+		correlationID = uuid.NewString()
+	}
+	msg := message.NewMessage(id, payload)
+	msg.Metadata.Set(middleware.EventNameKey, e.EventName())
+	msg.Metadata.Set(middleware.CorrelationIDKey, correlationID)
+	if inHandler {
+		msg.Metadata.Set(middleware.CausationIDKey, handled.MessageID)
+	}
+	return msg, nil
+}

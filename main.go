@@ -1,0 +1,76 @@
+// Command orderflow runs the order pipeline worker.
+package main
+
+//go:generate go tool wire
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/orderflow/orderflow/configs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "orderflow:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	command := "run"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		command, args = args[0], args[1:]
+	}
+	switch command {
+	case "run":
+		return runWorker(args, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "orderflow", version)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q (commands: run, version)", command)
+}
+
+func runWorker(args []string, stderr io.Writer) error {
+	flags := flag.NewFlagSet("run", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("config", os.Getenv(configs.EnvConfig), "YAML config file (env "+configs.EnvConfig+")")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := configs.Load(*configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg.LogLevel, stderr)
+	logger.Info("config loaded", cfg.LogValue()...)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	w, cleanup, err := initializeWorker(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	defer cleanup()
+	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func newLogger(level string, out io.Writer) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: l}))
+}

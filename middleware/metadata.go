@@ -1,0 +1,14 @@
+package middleware
+
+// EventNameKey carries the event name, which is also its routing key. Transports set it
+// on every message they deliver, so a handler can tell its events apart.
+const EventNameKey = "event_name"
+
+// Metadata keys a poisoned message carries besides its own.
+const (
+	PoisonReasonKey     = "poison_reason"
+	PoisonHandlerKey    = "poison_handler"
+	PoisonRoutingKeyKey = "poison_routing_key"
+	PoisonAttemptsKey   = "poison_attempts"
+	PoisonedAtKey       = "poisoned_at"
+)

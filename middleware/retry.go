@@ -1,0 +1,104 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	wmmiddleware "github.com/ThreeDotsLabs/watermill/message/router/middleware"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// Retry retries transient errors in process with exponential backoff and jitter.
+// Permanent errors (domain.IsPermanent) are returned at once. Every zero field takes its
+// default, unlike Watermill's Retry, where a zero MaxRetries means no retry at all.
+type Retry struct {
+	// MaxAttempts counts the first call too. Default 5.
+	MaxAttempts int
+	// InitialInterval is the first delay. Default 50ms.
+	InitialInterval time.Duration
+	// MaxInterval caps each delay. Default 2s.
+	MaxInterval time.Duration
+	// MaxElapsed stops retrying once this much time has passed. Default 10s.
+	MaxElapsed time.Duration
+	// Jitter spreads each delay by ± this share, so retries of many messages do not
+	// arrive together. Default 0.5.
+	Jitter float64
+}
+
+func (r *Retry) setDefaults() {
+	if r.MaxAttempts == 0 {
+		r.MaxAttempts = 5
+	}
+	if r.InitialInterval == 0 {
+		r.InitialInterval = 50 * time.Millisecond
+	}
+	if r.MaxInterval == 0 {
+		r.MaxInterval = 2 * time.Second
+	}
+	if r.MaxElapsed == 0 {
+		r.MaxElapsed = 10 * time.Second
+	}
+	if r.Jitter == 0 {
+		r.Jitter = 0.5
+	}
+}
+
+// AttemptsError is the error a message failed with after Attempts calls of its handler.
+type AttemptsError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *AttemptsError) Error() string {
+	return fmt.Sprintf("after %d attempt(s): %v", e.Attempts, e.Err)
+}
+func (e *AttemptsError) Unwrap() error { return e.Err }
+
+// AttemptsOf returns how many times the handler ran before err, or 1 when err does not
+// say.
+func AttemptsOf(err error) int {
+	var a *AttemptsError
+	if errors.As(err, &a) {
+		return a.Attempts
+	}
+	return 1
+}
+
+type attemptsKey struct{}
+
+// Middleware returns the retrying middleware; its errors are *AttemptsError.
+func (r Retry) Middleware(h message.HandlerFunc) message.HandlerFunc {
+	r.setDefaults()
+	counted := func(msg *message.Message) ([]*message.Message, error) {
+		if n, ok := msg.Context().Value(attemptsKey{}).(*atomic.Int64); ok {
+			n.Add(1)
+		}
+		return h(msg)
+	}
+	retried := wmmiddleware.Retry{
+		MaxRetries:          r.MaxAttempts - 1,
+		InitialInterval:     r.InitialInterval,
+		MaxInterval:         r.MaxInterval,
+		Multiplier:          2,
+		MaxElapsedTime:      r.MaxElapsed,
+		RandomizationFactor: r.Jitter,
+		ShouldRetry: func(p wmmiddleware.RetryParams) bool {
+			return !domain.IsPermanent(p.Err) && !errors.Is(p.Err, context.Canceled)
+		},
+	}.Middleware(counted)
+
+	return func(msg *message.Message) ([]*message.Message, error) {
+		attempts := &atomic.Int64{}
+		msg.SetContext(context.WithValue(msg.Context(), attemptsKey{}, attempts))
+		produced, err := retried(msg)
+		if err != nil {
+			return produced, &AttemptsError{Attempts: int(attempts.Load()), Err: err}
+		}
+		return produced, nil
+	}
+}
