@@ -232,7 +232,7 @@ func checkURL(raw string, schemes ...string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("must be a %s:// or %s:// URL, got %s", schemes[0], schemes[1], u.Redacted())
+	return fmt.Errorf("must start with %s:// or %s://, got %s", schemes[0], schemes[1], u.Redacted())
 }
 
 // redactedParseError keeps the reason of a URL parse error without the URL, which may

@@ -20,7 +20,8 @@ import (
 	"github.com/orderflow/orderflow/handlers"
 )
 
-// Set builds a worker from a Transport, a Storage and a payment.Provider.
+// Set builds a worker from a Transport, a Storage, a payment.Provider and a handler
+// table.
 var Set = wire.NewSet(
 	New,
 	NewRouter,
@@ -31,13 +32,12 @@ var Set = wire.NewSet(
 	wire.Bind(new(app.EventPublisher), new(*handlers.Publisher)),
 	wire.FieldsOf(new(Storage), "Stores"),
 	wire.FieldsOf(new(Transport), "Publisher"),
-	handlers.Table,
 	ProvideClock,
 )
 
 // ConfiguredSet picks the transport, the stores and the payment provider from the
-// configuration.
-var ConfiguredSet = wire.NewSet(ProvideTransport, ProvideStorage, ProvidePaymentProvider)
+// configuration, and runs every handler of the table.
+var ConfiguredSet = wire.NewSet(ProvideTransport, ProvideStorage, ProvidePaymentProvider, handlers.Table)
 
 // InprocSet is the in-process transport, for tests that need to reach into the broker.
 var InprocSet = wire.NewSet(NewInprocBroker, NewInprocTransport)

@@ -1,0 +1,141 @@
+package configs_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderflow/orderflow/configs"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestLoad_default(t *testing.T) {
+	t.Parallel()
+	cfg, err := configs.Load("", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "gochannel", cfg.Broker)
+	assert.Equal(t, "memory", cfg.Store)
+	assert.Equal(t, "127.0.0.1:8080", cfg.HTTP.Addr)
+	assert.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", cfg.AMQP.URL)
+	assert.Equal(t, "redis://127.0.0.1:6379/0", cfg.Redis.URL)
+	assert.Equal(t, 15*time.Second, cfg.ShutdownTimeout)
+	assert.Equal(t, int64(100000), cfg.Payment.DeclineAboveCents)
+	assert.NotEmpty(t, cfg.Inventory.Seed)
+}
+
+func TestLoad_env_wins_over_file(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("broker: amqp\nstore: redis\nhttp:\n  addr: 127.0.0.1:9000\nshutdown_timeout: 3s\n"), 0o600))
+	cfg, err := configs.Load(path, env(map[string]string{
+		"ORDERFLOW_BROKER":    "gochannel",
+		"ORDERFLOW_HTTP_ADDR": "127.0.0.1:9001",
+		"ORDERFLOW_REDIS_URL": "rediss://:pw@cache:6380/2",
+		"ORDERFLOW_AMQP_URL":  "amqps://u:p@mq/vh",
+		"ORDERFLOW_STORE":     "memory",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "gochannel", cfg.Broker)
+	assert.Equal(t, "memory", cfg.Store)
+	assert.Equal(t, "127.0.0.1:9001", cfg.HTTP.Addr)
+	assert.Equal(t, "rediss://:pw@cache:6380/2", cfg.Redis.URL)
+	assert.Equal(t, "amqps://u:p@mq/vh", cfg.AMQP.URL)
+	assert.Equal(t, 3*time.Second, cfg.ShutdownTimeout, "the file overrides the default")
+	assert.Equal(t, int64(100000), cfg.Payment.DeclineAboveCents, "what the file leaves out keeps its default")
+}
+
+func TestLoad_staging_selects_amqp_and_redis(t *testing.T) {
+	t.Parallel()
+	cfg, err := configs.Load("staging.yaml", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "amqp", cfg.Broker)
+	assert.Equal(t, "redis", cfg.Store)
+}
+
+func TestLoad_file_errors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.yaml")
+	require.NoError(t, os.WriteFile(typo, []byte("brokr: amqp\n"), 0o600))
+	_, err := configs.Load(typo, env(nil))
+	assert.ErrorContains(t, err, "field brokr not found")
+
+	_, err = configs.Load(filepath.Join(dir, "missing.yaml"), env(nil))
+	assert.ErrorContains(t, err, "config file: open")
+
+	empty := filepath.Join(dir, "empty.yaml")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	_, err = configs.Load(empty, env(nil))
+	assert.NoError(t, err, "an empty file changes nothing")
+}
+
+// TestValidate_messages pins every message a person may see at start-up.
+func TestValidate_messages(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		Name    string
+		Change  func(*configs.Config)
+		Message string
+	}{
+		{"broker", func(c *configs.Config) { c.Broker = "kafka" }, `broker (ORDERFLOW_BROKER): must be "gochannel" or "amqp", got "kafka"`},
+		{"store", func(c *configs.Config) { c.Store = "disk" }, `store (ORDERFLOW_STORE): must be "memory" or "redis", got "disk"`},
+		{"amqp scheme", func(c *configs.Config) { c.AMQP.URL = "http://u:secret@h/" }, `amqp.url (ORDERFLOW_AMQP_URL): must start with amqp:// or amqps://, got http://u:xxxxx@h/`},
+		{"amqp no host", func(c *configs.Config) { c.AMQP.URL = "amqp://" }, `amqp.url (ORDERFLOW_AMQP_URL): amqp: has no host`},
+		{"amqp unparseable", func(c *configs.Config) { c.AMQP.URL = "amqp://u:secret@h:port/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port ":port" after host)`},
+		{"redis scheme", func(c *configs.Config) { c.Redis.URL = "tcp://h:6379" }, `redis.url (ORDERFLOW_REDIS_URL): must start with redis:// or rediss://, got tcp://h:6379`},
+		{"http addr", func(c *configs.Config) { c.HTTP.Addr = "8080" }, `http.addr (ORDERFLOW_HTTP_ADDR): must be host:port, got "8080"`},
+		{"http port", func(c *configs.Config) { c.HTTP.Addr = "127.0.0.1:99999" }, `http.addr (ORDERFLOW_HTTP_ADDR): port must be 0..65535, got "99999"`},
+		{"shutdown", func(c *configs.Config) { c.ShutdownTimeout = 0 }, `shutdown_timeout: must be a positive duration such as 15s, got 0s`},
+		{"log level", func(c *configs.Config) { c.LogLevel = "loud" }, `log_level: must be debug, info, warn or error, got "loud"`},
+		{"decline", func(c *configs.Config) { c.Payment.DeclineAboveCents = -1 }, `payment.decline_above_cents: must be >= 0, got -1`},
+		{"latency", func(c *configs.Config) { c.Payment.Latency = -time.Second }, `payment.latency: must be >= 0, got -1s`},
+		{"failure rate", func(c *configs.Config) { c.Payment.TransientFailureRate = 1 }, `payment.transient_failure_rate: must be in [0, 1), got 1`},
+		{"seed sku", func(c *configs.Config) { c.Inventory.Seed = map[string]int64{"bad sku": 1} }, `inventory.seed: SKU "bad sku" must be 1-64 characters of A-Za-z0-9._:-`},
+		{"seed quantity", func(c *configs.Config) { c.Inventory.Seed = map[string]int64{"SKU-X": -1} }, `inventory.seed.SKU-X: must be >= 0, got -1`},
+		{"retry attempts", func(c *configs.Config) { c.Retry.MaxAttempts = 0 }, `retry.max_attempts: must be >= 1, got 0`},
+		{"retry initial", func(c *configs.Config) { c.Retry.InitialInterval = 0; c.Retry.MaxInterval = time.Second }, `retry.initial_interval: must be a positive duration, got 0s`},
+		{"retry max interval", func(c *configs.Config) { c.Retry.MaxInterval = time.Millisecond }, `retry.max_interval: must be >= initial_interval (50ms), got 1ms`},
+		{"retry elapsed", func(c *configs.Config) { c.Retry.MaxElapsed = 0 }, `retry.max_elapsed: must be a positive duration, got 0s`},
+		{"retry jitter", func(c *configs.Config) { c.Retry.Jitter = 2 }, `retry.jitter: must be in [0, 1], got 2`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.Name, func(t *testing.T) {
+			t.Parallel()
+			cfg := configs.Default()
+			tt.Change(cfg)
+			err := cfg.Validate()
+			require.Error(t, err)
+			assert.Equal(t, tt.Message, err.Error())
+			assert.NotContains(t, err.Error(), "secret", "passwords never appear in messages")
+		})
+	}
+}
+
+func TestValidate_collects_every_problem(t *testing.T) {
+	t.Parallel()
+	cfg := configs.Default()
+	cfg.Broker = "kafka"
+	cfg.Store = "disk"
+	cfg.ShutdownTimeout = -1
+	err := cfg.Validate()
+	require.Error(t, err)
+	assert.Len(t, strings.Split(err.Error(), "\n"), 3, "one line per problem")
+}
+
+func TestLogValue_masks_secrets(t *testing.T) {
+	t.Parallel()
+	cfg := configs.Default()
+	cfg.AMQP.URL = "amqp://user:hunter2@mq:5672/"
+	cfg.Redis.URL = "redis://:hunter2@cache:6379/0"
+	for _, v := range cfg.LogValue() {
+		assert.NotContains(t, v, "hunter2")
+	}
+}

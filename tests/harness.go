@@ -1,0 +1,122 @@
+package tests
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderflow/orderflow/app/adapters/inproc"
+	"github.com/orderflow/orderflow/app/adapters/paysim"
+	"github.com/orderflow/orderflow/app/worker"
+	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/handlers"
+)
+
+// TestWorker is a running worker and the parts tests reach into.
+type TestWorker struct {
+	Worker   *worker.Worker
+	Broker   *inproc.Broker
+	Payments *paysim.Provider
+	Storage  worker.Storage
+}
+
+// TestConfig is the default configuration with an ephemeral HTTP port and retries fast
+// enough for tests.
+func TestConfig() *configs.Config {
+	cfg := configs.Default()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.Retry.InitialInterval = time.Millisecond
+	cfg.Retry.MaxInterval = 10 * time.Millisecond
+	cfg.Retry.MaxElapsed = 2 * time.Second
+	return cfg
+}
+
+// Logger writes to stderr when ORDERFLOW_TEST_LOG is set, else nowhere.
+func Logger() *slog.Logger {
+	if os.Getenv("ORDERFLOW_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Start runs a worker with the handlers of table on cfg (TestConfig when nil) until the
+// test ends, and checks that it then stops cleanly.
+func Start(t testing.TB, cfg *configs.Config, table []handlers.Definition) *TestWorker {
+	t.Helper()
+	if cfg == nil {
+		cfg = TestConfig()
+	}
+	tw, cleanup, err := initializeTestWorker(cfg, Logger(), table)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tw.Worker.Run(ctx) }()
+	select {
+	case <-tw.Worker.Started():
+	case err := <-done:
+		cancel()
+		cleanup()
+		require.NoError(t, err, "worker did not start")
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("worker did not start within 10s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done, "worker stops cleanly")
+		cleanup()
+	})
+	return tw
+}
+
+// URL returns the base URL of the worker's HTTP API.
+func (w *TestWorker) URL() string { return "http://" + w.Worker.Addr().String() }
+
+// Subscribe acks and collects every message published to topic from now until the test
+// ends.
+func (w *TestWorker) Subscribe(t testing.TB, topic string) <-chan *message.Message {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	in, err := w.Broker.Subscribe(ctx, topic)
+	require.NoError(t, err)
+	out := make(chan *message.Message, 1024)
+	go func() {
+		for msg := range in {
+			msg.Ack()
+			out <- msg
+		}
+	}()
+	return out
+}
+
+// Receive waits up to 5 s for the next message on ch.
+func Receive(t testing.TB, ch <-chan *message.Message) *message.Message {
+	t.Helper()
+	select {
+	case msg := <-ch:
+		return msg
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message within 5s")
+		return nil
+	}
+}
+
+// Definition returns the row of the handler table named name.
+func Definition(t testing.TB, name string) handlers.Definition {
+	t.Helper()
+	for _, def := range handlers.Table() {
+		if def.Name == name {
+			return def
+		}
+	}
+	t.Fatalf("no handler %s in the table", name)
+	return handlers.Definition{}
+}

@@ -1,0 +1,29 @@
+//go:build wireinject
+
+package tests
+
+import (
+	"log/slog"
+
+	"github.com/google/wire"
+
+	"github.com/orderflow/orderflow/app/adapters/paysim"
+	"github.com/orderflow/orderflow/app/worker"
+	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/domain/payment"
+	"github.com/orderflow/orderflow/handlers"
+)
+
+// initializeTestWorker builds a worker on the in-process broker and memory stores that
+// runs the handlers of table, and returns it with its parts, so tests can reach in.
+func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition) (*TestWorker, func(), error) {
+	wire.Build(
+		worker.Set,
+		worker.InprocSet,
+		worker.NewMemoryStorage,
+		worker.NewPaySim,
+		wire.Bind(new(payment.Provider), new(*paysim.Provider)),
+		wire.Struct(new(TestWorker), "*"),
+	)
+	return nil, nil, nil
+}
