@@ -87,7 +87,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	case err := <-serverDone:
 		runErr = fmt.Errorf("http server: %w", err)
 	case err := <-routerDone:
-		runErr = fmt.Errorf("router stopped: %w", err)
+		runErr = errors.Join(errors.New("router stopped unexpectedly"), err)
 	}
 	w.logger.Info("orderflow stopping", "timeout", w.cfg.ShutdownTimeout.String())
 	return errors.Join(runErr, w.shutdown(server, stopRouter))

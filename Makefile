@@ -1,0 +1,39 @@
+# Orderflow. `make run` needs nothing but Go; `make test` also starts its own Redis and
+# RabbitMQ (installing them with apt-get when missing and run as root).
+
+GO      ?= go
+PKGS    := ./...
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: run build test test-short test-race generate wire-check lint fmt
+
+run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 127.0.0.1:8080
+	$(GO) run . run
+
+build: ## bin/orderflow
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/orderflow .
+
+test: ## every test, unit and integration, against real Redis and RabbitMQ started here
+	bash tests/services.sh $(GO) test -count=1 $(PKGS)
+
+test-short: ## unit tests only: no servers, no binary
+	$(GO) test -count=1 -short $(PKGS)
+
+test-race: ## every test under the race detector
+	bash tests/services.sh $(GO) test -count=1 -race $(PKGS)
+
+generate: ## rebuild wire_gen.go files
+	$(GO) tool wire ./ ./tests
+
+wire-check: ## fail when a provider set is broken or wire_gen.go is stale
+	$(GO) tool wire check ./ ./tests
+	@if ! $(GO) tool wire diff ./ ./tests >/dev/null 2>&1; then \
+		$(GO) tool wire diff ./ ./tests; echo "wire_gen.go is stale: run make generate"; exit 1; fi
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')

@@ -1,0 +1,125 @@
+package tests
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds the orderflow binary once per test process and returns its path.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "orderflow-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "orderflow")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/orderflow/orderflow").CombinedOutput()
+		if err != nil {
+			buildErr = &buildError{out: string(out), err: err}
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+type buildError struct {
+	out string
+	err error
+}
+
+func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
+
+// Process is a running orderflow binary.
+type Process struct {
+	Cmd  *exec.Cmd
+	Addr string
+
+	mu   sync.Mutex
+	logs []string
+	done chan error
+}
+
+// StartBinary runs `orderflow run` with env added to this process's environment and
+// waits until it logs that it runs.
+func StartBinary(t testing.TB, env ...string) *Process {
+	t.Helper()
+	cmd := exec.Command(Binary(t), "run")
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &Process{Cmd: cmd, done: make(chan error, 1)}
+	running := make(chan string, 1)
+	go p.readLogs(stderr, running)
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case p.Addr = <-running:
+	case err := <-p.done:
+		t.Fatalf("orderflow exited at start: %v\n%s", err, p.Logs())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("orderflow did not start within 20s\n%s", p.Logs())
+	}
+	return p
+}
+
+func (p *Process) readLogs(r io.Reader, running chan<- string) {
+	scanner := bufio.NewScanner(r)
+	scanner.Buffer(make([]byte, 1<<20), 1<<20)
+	for scanner.Scan() {
+		line := scanner.Text()
+		p.mu.Lock()
+		p.logs = append(p.logs, line)
+		p.mu.Unlock()
+		var entry struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"http_addr"`
+		}
+		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "orderflow running" {
+			running <- entry.Addr
+		}
+	}
+}
+
+// Logs returns what the process logged so far.
+func (p *Process) Logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return strings.Join(p.logs, "\n")
+}
+
+// Wait returns the exit error, or fails the test when the process is still running
+// after timeout.
+func (p *Process) Wait(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("orderflow still running %s later\n%s", timeout, p.Logs())
+		return nil
+	}
+}
