@@ -12,6 +12,7 @@ import (
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
+	"github.com/orderflow/orderflow/middleware"
 	"log/slog"
 )
 
@@ -28,21 +29,29 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 		cleanup()
 		return nil, nil, err
 	}
+	registry := worker.NewMetricsRegistry()
+	metrics, err := middleware.NewMetrics(registry)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	stores := storage.Stores
-	provider := worker.ProvidePaymentProvider(cfg)
+	provider := worker.NewPaySim(cfg)
+	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
 	publisher := transport.Publisher
 	handlersPublisher := handlers.NewPublisher(publisher)
 	clock := worker.ProvideClock()
-	application := app.New(stores, provider, handlersPublisher, clock)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock)
 	v := handlers.Table()
-	router, err := worker.NewRouter(cfg, logger, transport, application, handlersPublisher, v)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	v2 := worker.NewChecks(transport, storage, router)
-	api := httpapi.New(application, v2, logger)
+	api := httpapi.New(application, v2, registry, logger)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	return workerWorker, func() {
 		cleanup2()

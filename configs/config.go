@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
 	"time"
 
@@ -42,7 +43,64 @@ type Config struct {
 	LogLevel        string        `yaml:"log_level"`
 	Payment         Payment       `yaml:"payment"`
 	Inventory       Inventory     `yaml:"inventory"`
-	Retry           Retry         `yaml:"retry"`
+	Dedup           Dedup         `yaml:"dedup"`
+	// HandlerDefaults applies to every handler; Handlers replaces blocks of it per
+	// handler name.
+	HandlerDefaults Handler                    `yaml:"handler_defaults"`
+	Handlers        map[string]HandlerOverride `yaml:"handlers"`
+}
+
+// Handler configures one handler's chain.
+type Handler struct {
+	// Timeout bounds one attempt.
+	Timeout  time.Duration `yaml:"timeout"`
+	Retry    Retry         `yaml:"retry"`
+	Throttle Throttle      `yaml:"throttle"`
+}
+
+// HandlerOverride replaces the blocks it sets of HandlerDefaults.
+type HandlerOverride struct {
+	Timeout  *time.Duration `yaml:"timeout"`
+	Retry    *Retry         `yaml:"retry"`
+	Throttle *Throttle      `yaml:"throttle"`
+}
+
+// Throttle is a token bucket: PerSecond messages a second, in bursts of Burst. A
+// PerSecond of 0 is no limit.
+type Throttle struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
+// Dedup configures the message dedup of every handler.
+type Dedup struct {
+	TTL      time.Duration `yaml:"ttl"`
+	Lease    time.Duration `yaml:"lease"`
+	FailOpen bool          `yaml:"fail_open"`
+}
+
+// Breaker configures the circuit breaker in front of the payment provider.
+type Breaker struct {
+	Failures        uint32        `yaml:"failures"`
+	OpenFor         time.Duration `yaml:"open_for"`
+	HalfOpenCharges uint32        `yaml:"half_open_charges"`
+}
+
+// Handler returns the configuration of the handler named name.
+func (c *Config) Handler(name string) Handler {
+	h := c.HandlerDefaults
+	if o, ok := c.Handlers[name]; ok {
+		if o.Timeout != nil {
+			h.Timeout = *o.Timeout
+		}
+		if o.Retry != nil {
+			h.Retry = *o.Retry
+		}
+		if o.Throttle != nil {
+			h.Throttle = *o.Throttle
+		}
+	}
+	return h
 }
 
 // HTTP configures the API server.
@@ -65,6 +123,7 @@ type Payment struct {
 	DeclineAboveCents    int64         `yaml:"decline_above_cents"`
 	Latency              time.Duration `yaml:"latency"`
 	TransientFailureRate float64       `yaml:"transient_failure_rate"`
+	Breaker              Breaker       `yaml:"breaker"`
 }
 
 // Inventory configures the starting stock.
@@ -195,8 +254,61 @@ func (c *Config) Validate() error {
 			bad("inventory.seed."+sku, "must be >= 0, got %d", n)
 		}
 	}
-	errs = append(errs, c.Retry.validate("retry")...)
+	if c.Payment.Breaker.Failures < 1 {
+		bad("payment.breaker.failures", "must be >= 1, got %d", c.Payment.Breaker.Failures)
+	}
+	if c.Payment.Breaker.OpenFor <= 0 {
+		bad("payment.breaker.open_for", "must be a positive duration, got %s", c.Payment.Breaker.OpenFor)
+	}
+	if c.Payment.Breaker.HalfOpenCharges < 1 {
+		bad("payment.breaker.half_open_charges", "must be >= 1, got %d", c.Payment.Breaker.HalfOpenCharges)
+	}
+	if c.Dedup.TTL <= 0 {
+		bad("dedup.ttl", "must be a positive duration, got %s", c.Dedup.TTL)
+	}
+	errs = append(errs, validateTimeout("handler_defaults", c.HandlerDefaults.Timeout, c.Dedup.Lease)...)
+	errs = append(errs, c.HandlerDefaults.Retry.validate("handler_defaults.retry")...)
+	errs = append(errs, c.HandlerDefaults.Throttle.validate("handler_defaults.throttle")...)
+	names := make([]string, 0, len(c.Handlers))
+	for name := range c.Handlers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		// Only the blocks a handler sets are its own to report.
+		o, prefix := c.Handlers[name], "handlers."+name
+		if o.Timeout != nil {
+			errs = append(errs, validateTimeout(prefix, *o.Timeout, c.Dedup.Lease)...)
+		}
+		if o.Retry != nil {
+			errs = append(errs, o.Retry.validate(prefix+".retry")...)
+		}
+		if o.Throttle != nil {
+			errs = append(errs, o.Throttle.validate(prefix+".throttle")...)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func validateTimeout(prefix string, timeout, lease time.Duration) []error {
+	if timeout <= 0 {
+		return []error{fmt.Errorf("%s.timeout: must be a positive duration, got %s", prefix, timeout)}
+	}
+	if lease <= timeout {
+		return []error{fmt.Errorf("dedup.lease: must be longer than %s.timeout (%s), got %s", prefix, timeout, lease)}
+	}
+	return nil
+}
+
+func (t Throttle) validate(prefix string) []error {
+	var errs []error
+	if t.PerSecond < 0 {
+		errs = append(errs, fmt.Errorf("%s.per_second: must be >= 0, got %v", prefix, t.PerSecond))
+	}
+	if t.Burst < 1 {
+		errs = append(errs, fmt.Errorf("%s.burst: must be >= 1, got %d", prefix, t.Burst))
+	}
+	return errs
 }
 
 func (r Retry) validate(prefix string) []error {

@@ -100,11 +100,26 @@ func TestValidate_messages(t *testing.T) {
 		{"failure rate", func(c *configs.Config) { c.Payment.TransientFailureRate = 1 }, `payment.transient_failure_rate: must be in [0, 1), got 1`},
 		{"seed sku", func(c *configs.Config) { c.Inventory.Seed = map[string]int64{"bad sku": 1} }, `inventory.seed: SKU "bad sku" must be 1-64 characters of A-Za-z0-9._:-`},
 		{"seed quantity", func(c *configs.Config) { c.Inventory.Seed = map[string]int64{"SKU-X": -1} }, `inventory.seed.SKU-X: must be >= 0, got -1`},
-		{"retry attempts", func(c *configs.Config) { c.Retry.MaxAttempts = 0 }, `retry.max_attempts: must be >= 1, got 0`},
-		{"retry initial", func(c *configs.Config) { c.Retry.InitialInterval = 0; c.Retry.MaxInterval = time.Second }, `retry.initial_interval: must be a positive duration, got 0s`},
-		{"retry max interval", func(c *configs.Config) { c.Retry.MaxInterval = time.Millisecond }, `retry.max_interval: must be >= initial_interval (50ms), got 1ms`},
-		{"retry elapsed", func(c *configs.Config) { c.Retry.MaxElapsed = 0 }, `retry.max_elapsed: must be a positive duration, got 0s`},
-		{"retry jitter", func(c *configs.Config) { c.Retry.Jitter = 2 }, `retry.jitter: must be in [0, 1], got 2`},
+		{"retry attempts", func(c *configs.Config) { c.HandlerDefaults.Retry.MaxAttempts = 0 }, `handler_defaults.retry.max_attempts: must be >= 1, got 0`},
+		{"retry initial", func(c *configs.Config) {
+			c.HandlerDefaults.Retry.InitialInterval = 0
+			c.HandlerDefaults.Retry.MaxInterval = time.Second
+		}, `handler_defaults.retry.initial_interval: must be a positive duration, got 0s`},
+		{"retry max interval", func(c *configs.Config) { c.HandlerDefaults.Retry.MaxInterval = time.Millisecond }, `handler_defaults.retry.max_interval: must be >= initial_interval (50ms), got 1ms`},
+		{"retry elapsed", func(c *configs.Config) { c.HandlerDefaults.Retry.MaxElapsed = 0 }, `handler_defaults.retry.max_elapsed: must be a positive duration, got 0s`},
+		{"retry jitter", func(c *configs.Config) { c.HandlerDefaults.Retry.Jitter = 2 }, `handler_defaults.retry.jitter: must be in [0, 1], got 2`},
+		{"timeout", func(c *configs.Config) { c.HandlerDefaults.Timeout = 0 }, `handler_defaults.timeout: must be a positive duration, got 0s`},
+		{"lease shorter than a timeout", func(c *configs.Config) {
+			c.Handlers["payment-capture"] = configs.HandlerOverride{Timeout: ptr(time.Minute)}
+		}, `dedup.lease: must be longer than handlers.payment-capture.timeout (1m0s), got 30s`},
+		{"throttle rate", func(c *configs.Config) {
+			c.Handlers["payment-capture"] = configs.HandlerOverride{Throttle: &configs.Throttle{PerSecond: -1, Burst: 1}}
+		}, `handlers.payment-capture.throttle.per_second: must be >= 0, got -1`},
+		{"throttle burst", func(c *configs.Config) { c.HandlerDefaults.Throttle.Burst = 0 }, `handler_defaults.throttle.burst: must be >= 1, got 0`},
+		{"dedup ttl", func(c *configs.Config) { c.Dedup.TTL = 0 }, `dedup.ttl: must be a positive duration, got 0s`},
+		{"breaker failures", func(c *configs.Config) { c.Payment.Breaker.Failures = 0 }, `payment.breaker.failures: must be >= 1, got 0`},
+		{"breaker open_for", func(c *configs.Config) { c.Payment.Breaker.OpenFor = 0 }, `payment.breaker.open_for: must be a positive duration, got 0s`},
+		{"breaker half-open", func(c *configs.Config) { c.Payment.Breaker.HalfOpenCharges = 0 }, `payment.breaker.half_open_charges: must be >= 1, got 0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.Name, func(t *testing.T) {
@@ -138,4 +153,24 @@ func TestLogValue_masks_secrets(t *testing.T) {
 	for _, v := range cfg.LogValue() {
 		assert.NotContains(t, v, "hunter2")
 	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestHandler_overrides_replace_blocks(t *testing.T) {
+	t.Parallel()
+	cfg := configs.Default()
+	capture := cfg.Handler("payment-capture")
+	assert.Equal(t, configs.Throttle{PerSecond: 500, Burst: 50}, capture.Throttle, "payment-capture is throttled by default")
+	assert.Equal(t, cfg.HandlerDefaults.Retry, capture.Retry, "blocks not overridden keep the defaults")
+	assert.Equal(t, configs.Throttle{PerSecond: 0, Burst: 1}, cfg.Handler("order-confirm").Throttle)
+
+	path := filepath.Join(t.TempDir(), "h.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("handlers:\n  order-confirm:\n    timeout: 2s\n    retry: {max_attempts: 9, initial_interval: 1ms, max_interval: 1s, max_elapsed: 3s, jitter: 0}\n"), 0o600))
+	cfg, err := configs.Load(path, env(nil))
+	require.NoError(t, err)
+	confirm := cfg.Handler("order-confirm")
+	assert.Equal(t, 2*time.Second, confirm.Timeout)
+	assert.Equal(t, 9, confirm.Retry.MaxAttempts)
+	assert.Equal(t, 500.0, cfg.Handler("payment-capture").Throttle.PerSecond, "the file adds to the default's handlers")
 }

@@ -91,3 +91,13 @@ func CheckIdentifier(s string) error {
 	}
 	return nil
 }
+
+// ErrUnavailable marks a failure of infrastructure the pipeline depends on (the store,
+// the broker): the message is fine and will succeed once the dependency is back, so it
+// is retried for as long as that takes and never poisoned.
+var ErrUnavailable = errors.New("dependency unavailable")
+
+// Unavailable wraps err so that errors.Is(err, ErrUnavailable) holds.
+func Unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, ErrUnavailable, err)
+}

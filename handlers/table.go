@@ -15,15 +15,30 @@ type Definition struct {
 	Chain middleware.Chain
 }
 
-// Standard is the chain every handler gets unless its row says otherwise:
-//   - Correlation first, so every later stage and every published event has the ids;
-//   - Poison outside Retry, so only what Retry gave up on, or a permanent error, is
-//     poisoned, and the message is then acked instead of redelivered forever;
+// Standard is the chain every handler gets unless its row says otherwise, outermost
+// first:
+//   - Correlation, so every later stage, log line and published event has the ids;
+//   - Logging, so every line from here in names handler, message, correlation and
+//     causation;
+//   - Metrics, counting each message once whatever happens inside;
+//   - Throttle before anything that costs: a message waits for a token first;
+//   - Poison outside Retry, so only a permanent error or what Retry gave up on is
+//     poisoned, and is then acked instead of redelivered for ever;
+//   - Retry outside Dedup (the order Watermill's examples suggest is the other way
+//     round): a duplicate that meets its original in flight gets an in-process backoff
+//     instead of a nack that the broker redelivers at once, and a failed attempt's claim
+//     is released before the next attempt claims again;
+//   - Timeout inside Dedup, so a claim is always committed or released, and per attempt;
 //   - Recoverer innermost, so a panic becomes an error that Retry retries.
 var Standard = middleware.Chain{
 	middleware.StageCorrelation,
+	middleware.StageLogging,
+	middleware.StageMetrics,
+	middleware.StageThrottle,
 	middleware.StagePoison,
 	middleware.StageRetry,
+	middleware.StageDedup,
+	middleware.StageTimeout,
 	middleware.StageRecoverer,
 }
 

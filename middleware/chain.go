@@ -8,10 +8,20 @@ type Stage string
 const (
 	// StageCorrelation sets correlation and causation ids; see Correlation.
 	StageCorrelation Stage = "correlation"
+	// StageLogging logs with the message's ids on every line; see Logging.
+	StageLogging Stage = "logging"
+	// StageMetrics counts outcomes per handler; see Metrics.
+	StageMetrics Stage = "metrics"
+	// StageThrottle limits the handler's rate; see Throttle.
+	StageThrottle Stage = "throttle"
 	// StagePoison moves failed messages to the poison queue; see Poison.
 	StagePoison Stage = "poison"
 	// StageRetry retries transient errors in process; see Retry.
 	StageRetry Stage = "retry"
+	// StageDedup gives each message one effect per handler; see Dedup.
+	StageDedup Stage = "dedup"
+	// StageTimeout bounds each attempt.
+	StageTimeout Stage = "timeout"
 	// StageRecoverer turns a panic into a transient error.
 	StageRecoverer Stage = "recoverer"
 )

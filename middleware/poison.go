@@ -1,12 +1,16 @@
 package middleware
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/orderflow/orderflow/domain"
 )
 
 // Poison moves a message whose handler failed for good to the poison topic, with the
@@ -17,7 +21,7 @@ type Poison struct {
 	Publisher message.Publisher
 	// Topic is where poisoned messages go.
 	Topic string
-	// ShouldPoison picks the errors that poison a message; nil poisons every error.
+	// ShouldPoison picks the errors that poison a message; nil means Poisonable.
 	ShouldPoison func(error) bool
 	// OnPoisoned is called for each poisoned message, e.g. to count it.
 	OnPoisoned func(handler string)
@@ -32,13 +36,13 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	if now == nil {
 		now = time.Now
 	}
-	logger := p.Logger
-	if logger == nil {
-		logger = slog.Default()
+	shouldPoison := p.ShouldPoison
+	if shouldPoison == nil {
+		shouldPoison = Poisonable
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		produced, err := h(msg)
-		if err == nil || (p.ShouldPoison != nil && !p.ShouldPoison(err)) {
+		if err == nil || !shouldPoison(err) {
 			return produced, err
 		}
 		handler := message.HandlerNameFromCtx(msg.Context())
@@ -51,7 +55,7 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if perr := p.Publisher.Publish(p.Topic, poisoned); perr != nil {
 			return nil, fmt.Errorf("poison message %s: %w (handler error: %v)", msg.UUID, perr, err)
 		}
-		logger.ErrorContext(msg.Context(), "message poisoned",
+		LoggerFrom(msg.Context(), p.Logger).ErrorContext(msg.Context(), "message poisoned",
 			"handler", handler, "message_id", msg.UUID,
 			"routing_key", msg.Metadata.Get(EventNameKey), "reason", err.Error(),
 			"attempts", AttemptsOf(err))
@@ -60,4 +64,14 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		return nil, nil
 	}
+}
+
+// Poisonable reports whether a message that failed with err belongs in the poison queue:
+// every error but those that say nothing about the message. A message whose context was
+// cancelled (shutdown), whose store or broker is down, or whose duplicate is in flight is
+// handed back for redelivery instead.
+func Poisonable(err error) bool {
+	return !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, domain.ErrUnavailable) &&
+		!errors.Is(err, ErrInFlight)
 }

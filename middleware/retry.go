@@ -90,6 +90,9 @@ func (r Retry) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		ShouldRetry: func(p wmmiddleware.RetryParams) bool {
 			return !domain.IsPermanent(p.Err) && !errors.Is(p.Err, context.Canceled)
 		},
+		// A Timeout inside leaves its expired context on the message; each attempt
+		// starts again from the context the message came with.
+		ResetContextOnRetry: true,
 	}.Middleware(counted)
 
 	return func(msg *message.Message) ([]*message.Message, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/inproc"
@@ -24,6 +25,34 @@ type TestWorker struct {
 	Broker   *inproc.Broker
 	Payments *paysim.Provider
 	Storage  worker.Storage
+	Registry *prometheus.Registry
+}
+
+// Counter returns the value of the counter name with the label handler, or 0.
+func (w *TestWorker) Counter(t testing.TB, name, handler string) float64 {
+	t.Helper()
+	return CounterValue(t, w.Registry, name, handler)
+}
+
+// CounterValue sums the counter name of reg over the series labelled handler.
+func CounterValue(t testing.TB, reg prometheus.Gatherer, name, handler string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "handler" && l.GetValue() == handler {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }
 
 // TestConfig is the default configuration with an ephemeral HTTP port and retries fast
@@ -32,9 +61,9 @@ func TestConfig() *configs.Config {
 	cfg := configs.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 10 * time.Second
-	cfg.Retry.InitialInterval = time.Millisecond
-	cfg.Retry.MaxInterval = 10 * time.Millisecond
-	cfg.Retry.MaxElapsed = 2 * time.Second
+	cfg.HandlerDefaults.Retry.InitialInterval = time.Millisecond
+	cfg.HandlerDefaults.Retry.MaxInterval = 10 * time.Millisecond
+	cfg.HandlerDefaults.Retry.MaxElapsed = 2 * time.Second
 	return cfg
 }
 

@@ -7,10 +7,8 @@ import (
 
 	"github.com/google/wire"
 
-	"github.com/orderflow/orderflow/app/adapters/paysim"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
-	"github.com/orderflow/orderflow/domain/payment"
 	"github.com/orderflow/orderflow/handlers"
 )
 
@@ -21,8 +19,6 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		worker.Set,
 		worker.InprocSet,
 		worker.NewMemoryStorage,
-		worker.NewPaySim,
-		wire.Bind(new(payment.Provider), new(*paysim.Provider)),
 		wire.Struct(new(TestWorker), "*"),
 	)
 	return nil, nil, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
+	"github.com/orderflow/orderflow/middleware"
 	"log/slog"
 )
 
@@ -23,25 +24,33 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	broker, cleanup := worker.NewInprocBroker(logger)
 	transport := worker.NewInprocTransport(broker)
 	storage := worker.NewMemoryStorage()
+	registry := worker.NewMetricsRegistry()
+	metrics, err := middleware.NewMetrics(registry)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
+	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
 	publisher := transport.Publisher
 	handlersPublisher := handlers.NewPublisher(publisher)
 	clock := worker.ProvideClock()
-	application := app.New(stores, provider, handlersPublisher, clock)
-	router, err := worker.NewRouter(cfg, logger, transport, application, handlersPublisher, table)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	v := worker.NewChecks(transport, storage, router)
-	api := httpapi.New(application, v, logger)
+	api := httpapi.New(application, v, registry, logger)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
 		Broker:   broker,
 		Payments: provider,
 		Storage:  storage,
+		Registry: registry,
 	}
 	return testWorker, func() {
 		cleanup()

@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/domain/event"
@@ -33,14 +36,16 @@ type Check struct {
 
 // API serves the HTTP API.
 type API struct {
-	app    *app.Application
-	checks []Check
-	logger *slog.Logger
+	app     *app.Application
+	checks  []Check
+	metrics prometheus.Gatherer
+	logger  *slog.Logger
 }
 
-// New returns the API over the use cases; checks decide /readyz.
-func New(application *app.Application, checks []Check, logger *slog.Logger) *API {
-	return &API{app: application, checks: checks, logger: logger}
+// New returns the API over the use cases; checks decide /readyz, and metrics is what
+// /metrics shows.
+func New(application *app.Application, checks []Check, metrics prometheus.Gatherer, logger *slog.Logger) *API {
+	return &API{app: application, checks: checks, metrics: metrics, logger: logger}
 }
 
 // Handler returns the routes.
@@ -55,6 +60,7 @@ func (a *API) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}))
 	return mux
 }
 

@@ -35,12 +35,15 @@ type Transport struct {
 
 // NewRouter adds every handler of table to a router, each on its own queue with its own
 // chain.
-func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, application *app.Application, publisher app.EventPublisher, table []handlers.Definition) (*message.Router, error) {
+func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, storage Storage, metrics *middleware.Metrics, application *app.Application, publisher app.EventPublisher, table []handlers.Definition) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, watermill.NewSlogLogger(logger))
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
-	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport}
+	if err := checkHandlerConfig(cfg); err != nil {
+		return nil, err
+	}
+	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, claims: storage.Claims, metrics: metrics}
 	// The router closes a handler's subscriber when it stops; the transport is shared by
 	// every handler and the HTTP API, so only its owner closes it.
 	sub := unclosable{transport.Subscriber}
@@ -60,6 +63,21 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, ap
 	return router, nil
 }
 
+// checkHandlerConfig refuses configuration for a handler that does not exist: a typo
+// would otherwise be ignored.
+func checkHandlerConfig(cfg *configs.Config) error {
+	known := map[string]bool{}
+	for _, def := range handlers.Table() {
+		known[def.Name] = true
+	}
+	for name := range cfg.Handlers {
+		if !known[name] {
+			return fmt.Errorf("handlers.%s: no handler has that name", name)
+		}
+	}
+	return nil
+}
+
 type unclosable struct{ message.Subscriber }
 
 func (unclosable) Close() error { return nil }
@@ -69,22 +87,49 @@ type stageBuilder struct {
 	cfg       *configs.Config
 	logger    *slog.Logger
 	transport Transport
+	claims    middleware.ClaimStore
+	metrics   *middleware.Metrics
 }
 
 func (b stageBuilder) build(def handlers.Definition) ([]message.HandlerMiddleware, error) {
+	cfg := b.cfg.Handler(def.Name)
 	chain := make([]message.HandlerMiddleware, 0, len(def.Chain))
 	for _, stage := range def.Chain {
 		switch stage {
 		case middleware.StageCorrelation:
 			chain = append(chain, middleware.Correlation)
+		case middleware.StageLogging:
+			chain = append(chain, middleware.Logging{Logger: b.logger}.Middleware)
+		case middleware.StageMetrics:
+			chain = append(chain, b.metrics.Middleware)
+		case middleware.StageThrottle:
+			throttle, err := middleware.NewThrottle(middleware.Throttle{PerSecond: cfg.Throttle.PerSecond, Burst: cfg.Throttle.Burst})
+			if err != nil {
+				return nil, err
+			}
+			if throttle != nil {
+				chain = append(chain, throttle)
+			}
+		case middleware.StageDedup:
+			chain = append(chain, middleware.Dedup{
+				Store:    b.claims,
+				Lease:    b.cfg.Dedup.Lease,
+				TTL:      b.cfg.Dedup.TTL,
+				FailOpen:    b.cfg.Dedup.FailOpen,
+				Logger:      b.logger,
+				OnDuplicate: b.metrics.Duplicate,
+			}.Middleware)
+		case middleware.StageTimeout:
+			chain = append(chain, wmmiddleware.Timeout(cfg.Timeout))
 		case middleware.StagePoison:
 			chain = append(chain, middleware.Poison{
 				Publisher: b.transport.Publisher,
-				Topic:     handlers.PoisonTopic,
-				Logger:    b.logger,
+				Topic:      handlers.PoisonTopic,
+				Logger:     b.logger,
+				OnPoisoned: b.metrics.Poisoned,
 			}.Middleware)
 		case middleware.StageRetry:
-			r := b.cfg.Retry
+			r := cfg.Retry
 			chain = append(chain, middleware.Retry{
 				MaxAttempts:     r.MaxAttempts,
 				InitialInterval: r.InitialInterval,

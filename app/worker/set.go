@@ -9,19 +9,25 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/wire"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/inproc"
 	"github.com/orderflow/orderflow/app/adapters/memory"
+	"github.com/orderflow/orderflow/app/adapters/paybreaker"
 	"github.com/orderflow/orderflow/app/adapters/paysim"
+	"github.com/orderflow/orderflow/app/adapters/redisstore"
 	"github.com/orderflow/orderflow/app/httpapi"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain/payment"
 	"github.com/orderflow/orderflow/handlers"
+	"github.com/orderflow/orderflow/middleware"
 )
 
-// Set builds a worker from a Transport, a Storage, a payment.Provider and a handler
-// table.
+// Set builds a worker from a Transport, a Storage and a handler table.
 var Set = wire.NewSet(
 	New,
 	NewRouter,
@@ -32,19 +38,26 @@ var Set = wire.NewSet(
 	wire.Bind(new(app.EventPublisher), new(*handlers.Publisher)),
 	wire.FieldsOf(new(Storage), "Stores"),
 	wire.FieldsOf(new(Transport), "Publisher"),
+	ProvidePaymentProvider,
+	NewPaySim,
+	NewMetricsRegistry,
+	middleware.NewMetrics,
+	wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
+	wire.Bind(new(prometheus.Gatherer), new(*prometheus.Registry)),
 	ProvideClock,
 )
 
-// ConfiguredSet picks the transport, the stores and the payment provider from the
+// ConfiguredSet picks the transport and the stores from the
 // configuration, and runs every handler of the table.
-var ConfiguredSet = wire.NewSet(ProvideTransport, ProvideStorage, ProvidePaymentProvider, handlers.Table)
+var ConfiguredSet = wire.NewSet(ProvideTransport, ProvideStorage, handlers.Table)
 
 // InprocSet is the in-process transport, for tests that need to reach into the broker.
 var InprocSet = wire.NewSet(NewInprocBroker, NewInprocTransport)
 
-// Storage is the stores and how to tell whether they answer.
+// Storage is the stores, the dedup claims, and how to tell whether they answer.
 type Storage struct {
 	Stores app.Stores
+	Claims middleware.ClaimStore
 	Check  func(ctx context.Context) error
 }
 
@@ -81,8 +94,45 @@ func ProvideStorage(cfg *configs.Config) (Storage, func(), error) {
 	switch cfg.Store {
 	case configs.StoreMemory:
 		return NewMemoryStorage(), func() {}, nil
+	case configs.StoreRedis:
+		return NewRedisStorage(cfg)
 	}
-	return Storage{}, nil, fmt.Errorf("store %q is not supported yet", cfg.Store)
+	return Storage{}, nil, fmt.Errorf("store %q is not supported", cfg.Store)
+}
+
+// redisConnectTimeout bounds the first connection at start-up.
+const redisConnectTimeout = 10 * time.Second
+
+// NewRedisStorage connects to the Redis of cfg.
+func NewRedisStorage(cfg *configs.Config) (Storage, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
+	defer cancel()
+	client, err := redisstore.Open(ctx, cfg.Redis.URL)
+	if err != nil {
+		return Storage{}, nil, fmt.Errorf("store redis at %s: %w", configs.Redact(cfg.Redis.URL), err)
+	}
+	return RedisStorage(client), func() { _ = client.Close() }, nil
+}
+
+// RedisStorage returns the stores on client.
+func RedisStorage(client redis.UniversalClient) Storage {
+	s := redisstore.New(client)
+	return Storage{
+		Stores: app.Stores{
+			Orders:          s.Orders,
+			Inventory:       s.Inventory,
+			Payments:        s.Payments,
+			Notifications:   s.Notifications,
+			IdempotencyKeys: s.IdempotencyKeys,
+		},
+		Claims: middleware.NewRedisClaims(client),
+		Check: func(ctx context.Context) error {
+			if err := client.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		},
+	}
 }
 
 // NewMemoryStorage returns empty in-memory stores.
@@ -95,13 +145,23 @@ func NewMemoryStorage() Storage {
 			Notifications:   memory.NewNotifications(),
 			IdempotencyKeys: memory.NewIdempotencyKeys(),
 		},
+		Claims: middleware.NewMemoryClaims(),
 		Check: func(context.Context) error { return nil },
 	}
 }
 
-// ProvidePaymentProvider returns the simulated provider of CONTRACT 3.
-func ProvidePaymentProvider(cfg *configs.Config) payment.Provider {
-	return NewPaySim(cfg)
+// ProvidePaymentProvider returns the simulated provider of CONTRACT 3 behind a circuit
+// breaker.
+func ProvidePaymentProvider(cfg *configs.Config, logger *slog.Logger, sim *paysim.Provider) payment.Provider {
+	b := cfg.Payment.Breaker
+	return paybreaker.New(sim, paybreaker.Settings{
+		Failures:        b.Failures,
+		OpenFor:         b.OpenFor,
+		HalfOpenCharges: b.HalfOpenCharges,
+		OnStateChange: func(from, to gobreaker.State) {
+			logger.Warn("payment provider circuit breaker", "from", from.String(), "to", to.String())
+		},
+	})
 }
 
 // NewPaySim returns the simulated provider configured by cfg.
@@ -111,6 +171,13 @@ func NewPaySim(cfg *configs.Config) *paysim.Provider {
 		Latency:              cfg.Payment.Latency,
 		TransientFailureRate: cfg.Payment.TransientFailureRate,
 	})
+}
+
+// NewMetricsRegistry returns the worker's own registry, with Go and process metrics.
+func NewMetricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
 
 // NewChecks lists what /readyz asks: the broker, the store and the router.

@@ -1,0 +1,82 @@
+// Package redisstore keeps every store of the pipeline in Redis (go-redis v9). Every Lua
+// script and transaction touches keys of one hash slot, named by a hash tag in braces,
+// so the same code runs on a single node, Sentinel or Cluster:
+//
+//	orderflow:order:{<order>}                    order snapshot (JSON)
+//	orderflow:{inventory}:available              hash SKU → units that can be reserved
+//	orderflow:{inventory}:reserved               hash SKU → units held by open orders
+//	orderflow:{inventory}:reservation:<order>    hash: state, outcome, items (7 d once closed)
+//	orderflow:payment:{<order>}                  payment outcome (JSON)
+//	orderflow:notification:{<customer>}:<order>  notification (JSON)
+//	orderflow:notifications:{<customer>}         sorted set of order ids by time sent
+//	orderflow:idempotency:{<key>}                answer to an Idempotency-Key (24 h)
+//
+// All inventory keys share the {inventory} slot, because a reservation changes several
+// SKUs atomically; on a cluster, inventory lives on one shard.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// Open connects to the Redis at rawURL (redis:// or rediss://) and checks that it answers.
+func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	client := redis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, domain.Unavailable("redis ping "+opts.Addr, err)
+	}
+	return client, nil
+}
+
+// Stores are the Redis stores on one client.
+type Stores struct {
+	Orders          *Orders
+	Inventory       *Inventory
+	Payments        *Payments
+	Notifications   *Notifications
+	IdempotencyKeys *IdempotencyKeys
+}
+
+// New returns every store on client.
+func New(client redis.UniversalClient) Stores {
+	return Stores{
+		Orders:          &Orders{client: client},
+		Inventory:       &Inventory{client: client},
+		Payments:        &Payments{client: client},
+		Notifications:   &Notifications{client: client},
+		IdempotencyKeys: &IdempotencyKeys{client: client},
+	}
+}
+
+// wrap adds op to err and marks it domain.ErrUnavailable unless Redis itself answered
+// with an error about the request: a lost connection or a busy server is retried until
+// Redis is back, a bug is not hidden that way.
+func wrap(op string, err error) error {
+	var reply redis.Error
+	if errors.As(err, &reply) && !busyReply(reply.Error()) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return domain.Unavailable(op, err)
+}
+
+// busyReply reports the error replies of a server that cannot serve now but will.
+func busyReply(msg string) bool {
+	for _, prefix := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY"} {
+		if strings.HasPrefix(msg, prefix) {
+			return true
+		}
+	}
+	return false
+}

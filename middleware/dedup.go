@@ -1,0 +1,139 @@
+package middleware
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// ErrInFlight is a duplicate that arrived while the first copy is still being handled. It
+// is transient: the duplicate is retried later, and is then dropped if the first copy
+// succeeded, or handled if it failed.
+var ErrInFlight = errors.New("same message in flight")
+
+// ClaimResult says what Claim found.
+type ClaimResult int
+
+// The results of a claim.
+const (
+	// Claimed: the caller holds the key until it commits, releases, or the lease ends.
+	Claimed ClaimResult = iota
+	// Done: a copy of the message was handled before.
+	Done
+	// InFlight: another holder has the key.
+	InFlight
+)
+
+// ClaimStore records which messages each handler has handled.
+type ClaimStore interface {
+	// Claim takes key with token for lease unless the key is held or done.
+	Claim(ctx context.Context, key, token string, lease time.Duration) (ClaimResult, error)
+	// Commit marks key done for ttl if token still holds it, and reports whether it did.
+	Commit(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
+	// Release drops key if token still holds it.
+	Release(ctx context.Context, key, token string) error
+}
+
+// Dedup gives a message one effect per handler however often it arrives: it claims the
+// message id (scoped by handler) before the handler runs, marks it done after success, and
+// releases it after a failure, so that a retry is not skipped. Watermill's Deduplicator
+// marks the key before the handler and never removes it, which drops a failed message's
+// redelivery; this one does not.
+type Dedup struct {
+	Store ClaimStore
+	// Lease bounds how long a claim outlives a crashed worker; it must exceed the
+	// handler's timeout. Default 30s.
+	Lease time.Duration
+	// TTL is how long a handled message is remembered. Default 24h.
+	TTL time.Duration
+	// FailOpen handles messages without dedup while the store is down, instead of
+	// retrying them until it is back (fail closed, the default).
+	FailOpen bool
+	// OnDuplicate is called for each duplicate dropped, e.g. to count it.
+	OnDuplicate func(handler string)
+	Logger      *slog.Logger
+}
+
+// DedupKey is the key a message is claimed under: the handler and the message id, or a
+// hash of the event name and body when the message has no id.
+func DedupKey(handler string, msg *message.Message) string {
+	id := msg.UUID
+	if id == "" {
+		sum := sha256.Sum256(append([]byte(msg.Metadata.Get(EventNameKey)+"\x00"), msg.Payload...))
+		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return handler + ":" + id
+}
+
+// storeTimeout bounds a commit or release, which run even when the message's context
+// has ended: the effect happened and must be recorded.
+const storeTimeout = 5 * time.Second
+
+// Middleware returns the dedup middleware.
+func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
+	if d.Lease == 0 {
+		d.Lease = 30 * time.Second
+	}
+	if d.TTL == 0 {
+		d.TTL = 24 * time.Hour
+	}
+	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx := msg.Context()
+		logger := LoggerFrom(ctx, d.Logger)
+		handler := message.HandlerNameFromCtx(ctx)
+		key := DedupKey(handler, msg)
+		token := uuid.NewString()
+
+		result, err := d.Store.Claim(ctx, key, token, d.Lease)
+		if err != nil {
+			if d.FailOpen {
+				logger.WarnContext(ctx, "dedup store unavailable; handling without dedup", "error", err.Error())
+				return h(msg)
+			}
+			return nil, domain.Unavailable("dedup claim", err)
+		}
+		switch result {
+		case Done:
+			logger.DebugContext(ctx, "duplicate dropped")
+			if d.OnDuplicate != nil {
+				d.OnDuplicate(handler)
+			}
+			return nil, nil
+		case InFlight:
+			return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
+		}
+
+		produced, handlerErr := h(msg)
+		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		if handlerErr != nil {
+			if err := d.Store.Release(storeCtx, key, token); err != nil {
+				// The claim then ends with its lease, and the retry waits for that.
+				logger.WarnContext(ctx, "dedup release failed", "error", err.Error())
+			}
+			return produced, handlerErr
+		}
+		committed, err := d.Store.Commit(storeCtx, key, token, d.TTL)
+		switch {
+		case err != nil && !d.FailOpen:
+			// The effect happened but is not recorded: handling the message again is
+			// safe (every effect is idempotent), losing it is not.
+			return produced, domain.Unavailable("dedup commit", err)
+		case err != nil:
+			logger.WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())
+		case !committed:
+			logger.WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
+		}
+		return produced, nil
+	}
+}

@@ -1,0 +1,53 @@
+package middleware
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+)
+
+type loggerKey struct{}
+
+// LoggerFrom returns the logger of the message being handled, which names the handler,
+// the message id, and the correlation and causation ids on every line; else fallback.
+func LoggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	if fallback == nil {
+		return slog.Default()
+	}
+	return fallback
+}
+
+// Logging puts a logger carrying the message's ids into its context for every later stage
+// and the handler, and logs each message's end: debug when handled, warn when it fails.
+// It must come after Correlation, which sets the correlation id.
+type Logging struct {
+	Logger *slog.Logger
+}
+
+// Middleware returns the logging middleware.
+func (l Logging) Middleware(h message.HandlerFunc) message.HandlerFunc {
+	return func(msg *message.Message) ([]*message.Message, error) {
+		logger := l.Logger.With(
+			"handler", message.HandlerNameFromCtx(msg.Context()),
+			"message_id", msg.UUID,
+			"event", msg.Metadata.Get(EventNameKey),
+			"correlation_id", msg.Metadata.Get(CorrelationIDKey),
+			"causation_id", msg.Metadata.Get(CausationIDKey),
+		)
+		ctx := context.WithValue(msg.Context(), loggerKey{}, logger)
+		msg.SetContext(ctx)
+		start := time.Now()
+		produced, err := h(msg)
+		if err != nil {
+			logger.WarnContext(ctx, "message failed", "error", err.Error(), "duration", time.Since(start))
+			return produced, err
+		}
+		logger.DebugContext(ctx, "message handled", "duration", time.Since(start))
+		return produced, nil
+	}
+}
