@@ -112,9 +112,9 @@ func (b stageBuilder) build(def handlers.Definition) ([]message.HandlerMiddlewar
 			}
 		case middleware.StageDedup:
 			chain = append(chain, middleware.Dedup{
-				Store:    b.claims,
-				Lease:    b.cfg.Dedup.Lease,
-				TTL:      b.cfg.Dedup.TTL,
+				Store:       b.claims,
+				Lease:       b.cfg.Dedup.Lease,
+				TTL:         b.cfg.Dedup.TTL,
 				FailOpen:    b.cfg.Dedup.FailOpen,
 				Logger:      b.logger,
 				OnDuplicate: b.metrics.Duplicate,
@@ -123,7 +123,7 @@ func (b stageBuilder) build(def handlers.Definition) ([]message.HandlerMiddlewar
 			chain = append(chain, wmmiddleware.Timeout(cfg.Timeout))
 		case middleware.StagePoison:
 			chain = append(chain, middleware.Poison{
-				Publisher: b.transport.Publisher,
+				Publisher:  b.transport.Publisher,
 				Topic:      handlers.PoisonTopic,
 				Logger:     b.logger,
 				OnPoisoned: b.metrics.Poisoned,

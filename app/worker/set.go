@@ -146,7 +146,7 @@ func NewMemoryStorage() Storage {
 			IdempotencyKeys: memory.NewIdempotencyKeys(),
 		},
 		Claims: middleware.NewMemoryClaims(),
-		Check: func(context.Context) error { return nil },
+		Check:  func(context.Context) error { return nil },
 	}
 }
 
