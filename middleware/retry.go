@@ -3,7 +3,6 @@ package middleware
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -54,9 +53,9 @@ type AttemptsError struct {
 	Err      error
 }
 
-func (e *AttemptsError) Error() string {
-	return fmt.Sprintf("after %d attempt(s): %v", e.Attempts, e.Err)
-}
+// Error is the last error's text alone, so a poisoned message's reason is the rule it
+// broke; the count travels separately.
+func (e *AttemptsError) Error() string { return e.Err.Error() }
 func (e *AttemptsError) Unwrap() error { return e.Err }
 
 // AttemptsOf returns how many times the handler ran before err, or 1 when err does not

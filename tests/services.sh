@@ -86,7 +86,7 @@ start_redis() {
 	dir="$work/redis"
 	mkdir -p "$dir"
 	redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize no \
-		--save '' --appendonly no --logfile "$dir/redis.log" &
+		--save '' --appendonly no --databases 10000 --logfile "$dir/redis.log" &
 	pids+=($!)
 	if ! wait_for 10 redis-cli -p "$port" ping; then
 		cat "$dir/redis.log" >&2 || true
