@@ -32,17 +32,6 @@ func (h CapturePayment) Handle(ctx context.Context, e event.InventoryReserved) (
 	if err != nil {
 		return nil, domain.InField("currency", err)
 	}
-	o, err := h.orders.Get(ctx, order.ID(e.OrderID))
-	if errors.Is(err, order.ErrNotFound) {
-		return nil, domain.Permanent(fmt.Errorf("capture %s: %w", e.OrderID, err))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load order %s: %w", e.OrderID, err)
-	}
-	if o.Status() == order.Cancelled {
-		// Charging a cancelled order would break "no capture for a cancelled order".
-		return nil, &order.TransitionError{ID: o.ID(), From: o.Status(), To: order.Paid}
-	}
 	outcome, err := h.capture(ctx, e.OrderID, amount, currency)
 	if err != nil {
 		return nil, err
@@ -71,7 +60,20 @@ func (h CapturePayment) capture(ctx context.Context, orderID string, amount mone
 		return payment.Outcome{}, fmt.Errorf("load payment of %s: %w", orderID, err)
 	}
 	if ok {
+		// A replay: the order may have moved on (a declined one may be cancelled by
+		// now), but the outcome, and so the event, is the one recorded.
 		return stored, nil
+	}
+	o, err := h.orders.Get(ctx, order.ID(orderID))
+	if errors.Is(err, order.ErrNotFound) {
+		return payment.Outcome{}, domain.Permanent(fmt.Errorf("capture %s: %w", orderID, err))
+	}
+	if err != nil {
+		return payment.Outcome{}, fmt.Errorf("load order %s: %w", orderID, err)
+	}
+	if o.Status() == order.Cancelled {
+		// Charging a cancelled order would break "no capture for a cancelled order".
+		return payment.Outcome{}, &order.TransitionError{ID: o.ID(), From: o.Status(), To: order.Paid}
 	}
 	var outcome payment.Outcome
 	receipt, err := h.provider.Charge(ctx, orderID, amount, currency)

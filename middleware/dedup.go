@@ -116,6 +116,12 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		produced, handlerErr := h(msg)
 		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		defer cancel()
+		if held, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); ok && domain.IsPermanent(handlerErr) {
+			// The message is going to the poison queue: keep it claimed until it is
+			// there, so a duplicate is not poisoned too (see HeldClaim).
+			held.set(d.Store, key, token, d.TTL)
+			return produced, handlerErr
+		}
 		if handlerErr != nil {
 			if err := d.Store.Release(storeCtx, key, token); err != nil {
 				// The claim then ends with its lease, and the retry waits for that.
@@ -136,4 +142,39 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		return produced, nil
 	}
+}
+
+type heldClaimKey struct{}
+
+// HeldClaim carries the claim of a message that failed for good out to the Poison
+// middleware, which marks it done once the message is in the poison queue. A duplicate
+// is then dropped instead of poisoned a second time, and if the poison queue cannot take
+// the message, the claim ends with its lease and the redelivery is poisoned then.
+type HeldClaim struct {
+	store ClaimStore
+	key   string
+	token string
+	ttl   time.Duration
+}
+
+// WithHeldClaim returns a context in which Dedup hands over the claim of a message that
+// failed for good, and the holder to read it from.
+func WithHeldClaim(ctx context.Context) (context.Context, *HeldClaim) {
+	held := &HeldClaim{}
+	return context.WithValue(ctx, heldClaimKey{}, held), held
+}
+
+func (c *HeldClaim) set(store ClaimStore, key, token string, ttl time.Duration) {
+	c.store, c.key, c.token, c.ttl = store, key, token, ttl
+}
+
+// MarkDone marks the held claim done; it does nothing when Dedup held none.
+func (c *HeldClaim) MarkDone(ctx context.Context) error {
+	if c.store == nil {
+		return nil
+	}
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	_, err := c.store.Commit(storeCtx, c.key, c.token, c.ttl)
+	return err
 }

@@ -41,6 +41,8 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		shouldPoison = Poisonable
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {
+		ctx, held := WithHeldClaim(msg.Context())
+		msg.SetContext(ctx)
 		produced, err := h(msg)
 		if err == nil || !shouldPoison(err) {
 			return produced, err
@@ -55,10 +57,14 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if perr := p.Publisher.Publish(p.Topic, poisoned); perr != nil {
 			return nil, fmt.Errorf("poison message %s: %w (handler error: %v)", msg.UUID, perr, err)
 		}
-		LoggerFrom(msg.Context(), p.Logger).ErrorContext(msg.Context(), "message poisoned",
+		logger := LoggerFrom(ctx, p.Logger)
+		logger.ErrorContext(ctx, "message poisoned",
 			"handler", handler, "message_id", msg.UUID,
 			"routing_key", msg.Metadata.Get(EventNameKey), "reason", err.Error(),
 			"attempts", AttemptsOf(err))
+		if err := held.MarkDone(ctx); err != nil {
+			logger.WarnContext(ctx, "poisoned message not marked done; a duplicate may be poisoned too", "error", err.Error())
+		}
 		if p.OnPoisoned != nil {
 			p.OnPoisoned(handler)
 		}

@@ -80,3 +80,34 @@ func TestBinary_version(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "orderflow dev\n", string(out))
 }
+
+func TestBinary_redis_store_keeps_stock_across_a_restart(t *testing.T) {
+	t.Parallel()
+	env := []string{"ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_STORE=redis", "ORDERFLOW_REDIS_URL=" + RedisURL(t)}
+	first := StartBinary(t, env...)
+	c := NewClient("http://" + first.Addr)
+	r := c.Must(t, http.MethodPost, "/orders", validOrder())
+	require.Equal(t, http.StatusAccepted, r.Status, "%s", r.Body)
+	var placed struct {
+		OrderID string `json:"order_id"`
+	}
+	r.JSON(t, &placed)
+	Eventually(t, 10*time.Second, func() string {
+		var v OrderView
+		c.Must(t, http.MethodGet, "/orders/"+placed.OrderID, nil).JSON(t, &v)
+		if v.Status != "confirmed" {
+			return "order is " + v.Status
+		}
+		return ""
+	})
+	assert.Equal(t, StockView{SKU: "SKU-RED", Available: 98}, stock(t, c, "SKU-RED"))
+	require.NoError(t, first.Cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, first.Wait(t, 20*time.Second))
+
+	second := StartBinary(t, env...)
+	c = NewClient("http://" + second.Addr)
+	assert.Equal(t, StockView{SKU: "SKU-RED", Available: 98}, stock(t, c, "SKU-RED"), "the seed does not reset stock")
+	var v OrderView
+	c.Must(t, http.MethodGet, "/orders/"+placed.OrderID, nil).JSON(t, &v)
+	assert.Equal(t, "confirmed", v.Status)
+}

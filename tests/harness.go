@@ -75,8 +75,8 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// Start runs a worker with the handlers of table on cfg (TestConfig when nil) until the
-// test ends, and checks that it then stops cleanly.
+// Start runs a worker with the handlers of table on cfg (TestConfig when nil), the
+// in-process broker and memory stores, until the test ends.
 func Start(t testing.TB, cfg *configs.Config, table []handlers.Definition) *TestWorker {
 	t.Helper()
 	if cfg == nil {
@@ -84,6 +84,24 @@ func Start(t testing.TB, cfg *configs.Config, table []handlers.Definition) *Test
 	}
 	tw, cleanup, err := initializeTestWorker(cfg, Logger(), table)
 	require.NoError(t, err)
+	run(t, tw, cleanup)
+	return tw
+}
+
+// StartOn runs a worker like Start, on broker through transport (which may wrap it) and
+// on storage.
+func StartOn(t testing.TB, cfg *configs.Config, table []handlers.Definition, broker *inproc.Broker, transport worker.Transport, storage worker.Storage) *TestWorker {
+	t.Helper()
+	tw, cleanup, err := initializeWorkerOn(cfg, Logger(), table, transport, storage)
+	require.NoError(t, err)
+	tw.Broker = broker
+	run(t, tw, cleanup)
+	return tw
+}
+
+// run starts tw and, when the test ends, checks that it stops cleanly.
+func run(t testing.TB, tw *TestWorker, cleanup func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tw.Worker.Run(ctx) }()
@@ -102,7 +120,6 @@ func Start(t testing.TB, cfg *configs.Config, table []handlers.Definition) *Test
 		require.NoError(t, <-done, "worker stops cleanly")
 		cleanup()
 	})
-	return tw
 }
 
 // URL returns the base URL of the worker's HTTP API.

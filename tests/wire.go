@@ -23,3 +23,13 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	)
 	return nil, nil, nil
 }
+
+// initializeWorkerOn builds a worker that runs the handlers of table on the given
+// transport and storage, for tests that wrap them (fault injection, real Redis).
+func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
+	wire.Build(
+		worker.Set,
+		wire.Struct(new(TestWorker), "Worker", "Payments", "Storage", "Registry"),
+	)
+	return nil, nil, nil
+}

@@ -56,3 +56,35 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		cleanup()
 	}, nil
 }
+
+// initializeWorkerOn builds a worker that runs the handlers of table on the given
+// transport and storage, for tests that wrap them (fault injection, real Redis).
+func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
+	registry := worker.NewMetricsRegistry()
+	metrics, err := middleware.NewMetrics(registry)
+	if err != nil {
+		return nil, nil, err
+	}
+	stores := storage.Stores
+	provider := worker.NewPaySim(cfg)
+	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
+	publisher := transport.Publisher
+	handlersPublisher := handlers.NewPublisher(publisher)
+	clock := worker.ProvideClock()
+	application := app.New(stores, paymentProvider, handlersPublisher, clock)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := worker.NewChecks(transport, storage, router)
+	api := httpapi.New(application, v, registry, logger)
+	workerWorker := worker.New(cfg, logger, router, api, stores)
+	testWorker := &TestWorker{
+		Worker:   workerWorker,
+		Payments: provider,
+		Storage:  storage,
+		Registry: registry,
+	}
+	return testWorker, func() {
+	}, nil
+}
