@@ -1,0 +1,108 @@
+package tests
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderflow/orderflow/app/worker"
+	"github.com/orderflow/orderflow/domain/event"
+	"github.com/orderflow/orderflow/handlers"
+	"github.com/orderflow/orderflow/middleware"
+)
+
+// roundTrips counts what a go-redis client sends for the code under test: one per
+// command, one per pipeline or transaction. The handshake of a new pooled connection
+// (HELLO, CLIENT SETINFO) is left out: it depends on how many connections the pool opens.
+type roundTrips struct{ n atomic.Int64 }
+
+func handshake(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select":
+		return true
+	}
+	return false
+}
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !handshake(cmd) {
+			r.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && !handshake(cmds[0]) {
+			r.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+var _ redis.Hook = (*roundTrips)(nil)
+
+func TestDedup_redis_costs_two_round_trips_per_message(t *testing.T) {
+	t.Parallel()
+	client := RedisClient(t)
+	counter := &roundTrips{}
+	client.AddHook(counter)
+	r := newDedupRig(t, middleware.NewRedisClaims(client), middleware.Dedup{}, func(*message.Message, int) error { return nil })
+	r.publish(t, "warm-up") // loads the scripts: EVALSHA, NOSCRIPT, EVAL
+	r.waitEffects(t, "warm-up")
+	time.Sleep(50 * time.Millisecond)
+	counter.n.Store(0)
+
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = "m" + string(rune('A'+i%26)) + string(rune('a'+i/26))
+	}
+	r.publish(t, ids...)
+	r.waitEffects(t, ids...)
+	Eventually(t, 5*time.Second, func() string {
+		if counter.n.Load() < 200 {
+			return "commits still under way"
+		}
+		return ""
+	})
+	assert.Equal(t, int64(200), counter.n.Load(), "claim + commit: one script call each")
+}
+
+func TestRedisStores_round_trips_per_order(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("component test")
+	}
+	client := RedisClient(t)
+	counter := &roundTrips{}
+	client.AddHook(counter)
+	broker, closeBroker := worker.NewInprocBroker(Logger())
+	t.Cleanup(closeBroker)
+	w := StartOn(t, TestConfig(), handlers.Table(), broker, worker.NewInprocTransport(broker), worker.RedisStorage(client))
+	c := NewClient(w.URL())
+	plan := Plan{Stock: map[string]int64{"SAGA-A": 1000}}
+	for range 50 {
+		plan.Orders = append(plan.Orders, PlannedOrder{CustomerID: "c", Currency: "USD", Items: []event.Item{{SKU: "SAGA-A", Quantity: 1, UnitPriceCents: 100}}})
+	}
+	plan.SetStock(t, c)
+	placedWarm := plan.PlaceAll(t, c, 1)
+	AwaitTerminal(t, c, plan, placedWarm, 30*time.Second)
+	counter.n.Store(0)
+	placed := plan.PlaceAll(t, c, 1)
+	require.Len(t, placed, 50)
+	AwaitTerminal(t, c, plan, placed, 30*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	perOrder := float64(counter.n.Load()) / 50
+	t.Logf("redis round trips per confirmed order, all handlers and the HTTP API: %.1f", perOrder)
+	assert.InDelta(t, 25, perOrder, 5, "the keyspace design's cost, documented in README.md")
+}
