@@ -324,4 +324,3 @@ func assertStockIs(t *testing.T, repo inventory.Repository, sku inventory.SKU, a
 	require.NoError(t, err)
 	assert.Equal(t, inventory.Stock{SKU: sku, Available: available, Reserved: reserved}, st)
 }
-
