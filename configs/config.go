@@ -53,16 +53,19 @@ type Config struct {
 // Handler configures one handler's chain.
 type Handler struct {
 	// Timeout bounds one attempt.
-	Timeout  time.Duration `yaml:"timeout"`
-	Retry    Retry         `yaml:"retry"`
-	Throttle Throttle      `yaml:"throttle"`
+	Timeout time.Duration `yaml:"timeout"`
+	// Consumers is how many messages of the handler's queue are handled at once (AMQP).
+	Consumers int      `yaml:"consumers"`
+	Retry     Retry    `yaml:"retry"`
+	Throttle  Throttle `yaml:"throttle"`
 }
 
 // HandlerOverride replaces the blocks it sets of HandlerDefaults.
 type HandlerOverride struct {
-	Timeout  *time.Duration `yaml:"timeout"`
-	Retry    *Retry         `yaml:"retry"`
-	Throttle *Throttle      `yaml:"throttle"`
+	Timeout   *time.Duration `yaml:"timeout"`
+	Consumers *int           `yaml:"consumers"`
+	Retry     *Retry         `yaml:"retry"`
+	Throttle  *Throttle      `yaml:"throttle"`
 }
 
 // Throttle is a token bucket: PerSecond messages a second, in bursts of Burst. A
@@ -93,6 +96,9 @@ func (c *Config) Handler(name string) Handler {
 		if o.Timeout != nil {
 			h.Timeout = *o.Timeout
 		}
+		if o.Consumers != nil {
+			h.Consumers = *o.Consumers
+		}
 		if o.Retry != nil {
 			h.Retry = *o.Retry
 		}
@@ -108,9 +114,18 @@ type HTTP struct {
 	Addr string `yaml:"addr"`
 }
 
-// AMQP configures the RabbitMQ connection.
+// AMQP configures RabbitMQ.
 type AMQP struct {
 	URL string `yaml:"url"`
+	// QueueType is "classic" or "quorum".
+	QueueType string `yaml:"queue_type"`
+	// Prefetch bounds the unacked deliveries of each consumer, and so the worker's
+	// memory whatever the backlog.
+	Prefetch int `yaml:"prefetch"`
+	// PublishChannels are shared by all publishes, which pipeline their confirms.
+	PublishChannels int `yaml:"publish_channels"`
+	// RetryDelays are the tiers of delayed redelivery, shortest first.
+	RetryDelays []time.Duration `yaml:"retry_delays"`
 }
 
 // Redis configures the Redis connection.
@@ -226,6 +241,24 @@ func (c *Config) Validate() error {
 	if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
 		bad("redis.url ("+EnvRedisURL+")", "%v", err)
 	}
+	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
+		bad("amqp.queue_type", "must be \"classic\" or \"quorum\", got %q", c.AMQP.QueueType)
+	}
+	if c.AMQP.Prefetch < 1 {
+		bad("amqp.prefetch", "must be >= 1, got %d", c.AMQP.Prefetch)
+	}
+	if c.AMQP.PublishChannels < 1 {
+		bad("amqp.publish_channels", "must be >= 1, got %d", c.AMQP.PublishChannels)
+	}
+	if len(c.AMQP.RetryDelays) == 0 {
+		bad("amqp.retry_delays", "must list at least one delay, e.g. [1s, 10s, 60s]")
+	}
+	for i, d := range c.AMQP.RetryDelays {
+		if d < time.Millisecond || (i > 0 && d <= c.AMQP.RetryDelays[i-1]) {
+			bad("amqp.retry_delays", "must be increasing durations of 1ms or more, got %v", c.AMQP.RetryDelays)
+			break
+		}
+	}
 	if err := checkAddr(c.HTTP.Addr); err != nil {
 		bad("http.addr ("+EnvHTTPAddr+")", "%v", err)
 	}
@@ -267,6 +300,7 @@ func (c *Config) Validate() error {
 		bad("dedup.ttl", "must be a positive duration, got %s", c.Dedup.TTL)
 	}
 	errs = append(errs, validateTimeout("handler_defaults", c.HandlerDefaults.Timeout, c.Dedup.Lease)...)
+	errs = append(errs, validateConsumers("handler_defaults", c.HandlerDefaults.Consumers)...)
 	errs = append(errs, c.HandlerDefaults.Retry.validate("handler_defaults.retry")...)
 	errs = append(errs, c.HandlerDefaults.Throttle.validate("handler_defaults.throttle")...)
 	names := make([]string, 0, len(c.Handlers))
@@ -280,6 +314,9 @@ func (c *Config) Validate() error {
 		if o.Timeout != nil {
 			errs = append(errs, validateTimeout(prefix, *o.Timeout, c.Dedup.Lease)...)
 		}
+		if o.Consumers != nil {
+			errs = append(errs, validateConsumers(prefix, *o.Consumers)...)
+		}
 		if o.Retry != nil {
 			errs = append(errs, o.Retry.validate(prefix+".retry")...)
 		}
@@ -288,6 +325,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func validateConsumers(prefix string, n int) []error {
+	if n < 1 {
+		return []error{fmt.Errorf("%s.consumers: must be >= 1, got %d", prefix, n)}
+	}
+	return nil
 }
 
 func validateTimeout(prefix string, timeout, lease time.Duration) []error {

@@ -24,6 +24,8 @@ type Definition struct {
 //   - Throttle before anything that costs: a message waits for a token first;
 //   - Poison outside Retry, so only a permanent error or what Retry gave up on is
 //     poisoned, and is then acked instead of redelivered for ever;
+//   - Redeliver between them: on RabbitMQ, what Retry gave up on waits in a retry queue
+//     (1s, 10s, 60s) and comes back, before Poison gets it;
 //   - Retry outside Dedup (the order Watermill's examples suggest is the other way
 //     round): a duplicate that meets its original in flight gets an in-process backoff
 //     instead of a nack that the broker redelivers at once, and a failed attempt's claim
@@ -36,6 +38,7 @@ var Standard = middleware.Chain{
 	middleware.StageMetrics,
 	middleware.StageThrottle,
 	middleware.StagePoison,
+	middleware.StageRedeliver,
 	middleware.StageRetry,
 	middleware.StageDedup,
 	middleware.StageTimeout,

@@ -16,6 +16,9 @@ const (
 	StageThrottle Stage = "throttle"
 	// StagePoison moves failed messages to the poison queue; see Poison.
 	StagePoison Stage = "poison"
+	// StageRedeliver parks what retry gave up on for a delayed redelivery, where the
+	// broker can; see Redeliver.
+	StageRedeliver Stage = "redeliver"
 	// StageRetry retries transient errors in process; see Retry.
 	StageRetry Stage = "retry"
 	// StageDedup gives each message one effect per handler; see Dedup.

@@ -88,8 +88,8 @@ func (p chaosPublisher) Close() error { return nil }
 
 type chaosSubscriber struct{ c *ChaosTransport }
 
-func (s chaosSubscriber) Bind(queue string, events ...string) error {
-	return s.c.inner.Subscriber.Bind(queue, events...)
+func (s chaosSubscriber) Bind(queue string, consumers int, events ...string) error {
+	return s.c.inner.Subscriber.Bind(queue, consumers, events...)
 }
 
 // Subscribe delivers each message and then a copy with the same id and metadata, as a

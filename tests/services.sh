@@ -5,9 +5,10 @@
 #
 # Missing servers are installed with apt-get when we run as root. Each server gets free
 # ports and a data directory under one temp dir, and is stopped by PID when the command
-# ends, however it ends. The command sees ORDERFLOW_TEST_REDIS_URL (and, with RabbitMQ,
-# ORDERFLOW_TEST_AMQP_URL). Under CI=true a server that cannot be had fails the run;
-# elsewhere the integration tests that need it skip.
+# ends, however it ends. The command sees ORDERFLOW_TEST_REDIS_URL,
+# ORDERFLOW_TEST_AMQP_URL, ORDERFLOW_TEST_RABBITMQ_API (management API, for a vhost per
+# test) and ORDERFLOW_TEST_RABBITMQCTL (rabbitmqctl for this broker). Under CI=true a
+# server that cannot be had fails the run; elsewhere the tests that need it skip.
 set -euo pipefail
 
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
@@ -97,7 +98,77 @@ start_redis() {
 	log "redis on 127.0.0.1:$port"
 }
 
+# start_rabbitmq: a broker of our own, isolated under $work/rabbitmq (see
+# ../shared/notes/services.md), with the management API for per-test vhosts.
+start_rabbitmq() {
+	if ! ensure_installed rabbitmq-server /usr/lib/rabbitmq/bin/rabbitmq-server; then
+		unavailable rabbitmq "rabbitmq-server is not installed and we are not root"
+		return
+	fi
+	local dir="$work/rabbitmq" amqp mgmt dist epmd_port
+	amqp=$(free_port) mgmt=$(free_port) dist=$(free_port) epmd_port=$(free_port)
+	mkdir -p "$dir/home" "$dir/mnesia" "$dir/log"
+	local cookie="" letters=ABCDEFGHIJKLMNOPQRSTUVWXYZ
+	for _ in $(seq 20); do cookie+=${letters:RANDOM%26:1}; done
+	printf '%s' "$cookie" >"$dir/home/.erlang.cookie"
+	chmod 400 "$dir/home/.erlang.cookie"
+	: >"$dir/rabbitmq-env.conf"
+	cat >"$dir/rabbitmq.conf" <<-CONF
+		listeners.tcp.default = 127.0.0.1:$amqp
+		management.tcp.ip = 127.0.0.1
+		management.tcp.port = $mgmt
+		loopback_users.guest = true
+	CONF
+	# The environment of the server and of every CLI call.
+	cat >"$dir/env" <<-ENV
+		export HOME="$dir/home"
+		export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+		export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+		export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+		export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+		export RABBITMQ_LOG_BASE="$dir/log"
+		export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+		export RABBITMQ_NODENAME=rabbit@localhost
+		export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+		export RABBITMQ_NODE_PORT=$amqp
+		export RABBITMQ_DIST_PORT=$dist
+		export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+		export ERL_EPMD_ADDRESS=127.0.0.1
+		export ERL_EPMD_PORT=$epmd_port
+	ENV
+	cat >"$dir/rabbitmqctl" <<-CTL
+		#!/usr/bin/env bash
+		. "$dir/env"
+		exec /usr/lib/rabbitmq/bin/rabbitmqctl "\$@"
+	CTL
+	chmod +x "$dir/rabbitmqctl"
+	(
+		. "$dir/env"
+		/usr/lib/rabbitmq/bin/rabbitmq-plugins --offline enable rabbitmq_management >"$dir/log/plugins.out" 2>&1
+	) || { unavailable rabbitmq "rabbitmq-plugins failed: $(tail -3 "$dir/log/plugins.out")"; return; }
+
+	(. "$dir/env"; exec epmd -address 127.0.0.1 -port "$epmd_port") >"$dir/log/epmd.out" 2>&1 &
+	pids+=($!)
+	(. "$dir/env"; exec setsid /usr/lib/rabbitmq/bin/rabbitmq-server) >"$dir/log/server.out" 2>&1 &
+	local wrapper=$!
+	if ! wait_for 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$amqp" ||
+		! (. "$dir/env"; wait_for 30 /usr/lib/rabbitmq/bin/rabbitmq-diagnostics -q check_running); then
+		tail -20 "$dir/log/server.out" >&2 || true
+		pids+=("$wrapper")
+		unavailable rabbitmq "rabbitmq-server did not start"
+		return
+	fi
+	# Stop the broker itself (beam) first, gracefully, then its wrapper; epmd last.
+	pids=("$(cat "$dir/rabbitmq.pid")" "$wrapper" "${pids[@]}")
+	wait_for 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$mgmt" || true
+	export ORDERFLOW_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp/"
+	export ORDERFLOW_TEST_RABBITMQ_API="http://guest:guest@127.0.0.1:$mgmt"
+	export ORDERFLOW_TEST_RABBITMQCTL="$dir/rabbitmqctl"
+	log "rabbitmq on 127.0.0.1:$amqp (management on $mgmt)"
+}
+
 start_redis
+start_rabbitmq
 
 set +e
 "$@"

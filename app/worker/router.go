@@ -18,17 +18,20 @@ import (
 	"github.com/orderflow/orderflow/middleware"
 )
 
-// Subscriber is a transport's subscriber: queues are bound to event names before the
-// router subscribes to them.
+// Subscriber is a transport's subscriber: queues are bound to event names, with the
+// number of messages to handle at once, before the router subscribes to them.
 type Subscriber interface {
 	message.Subscriber
-	Bind(queue string, events ...string) error
+	Bind(queue string, consumers int, events ...string) error
 }
 
 // Transport is the broker a worker runs on.
 type Transport struct {
 	Publisher  message.Publisher
 	Subscriber Subscriber
+	// Delayer parks messages for delayed redelivery; nil when the broker cannot, and
+	// then what retry gives up on goes to the poison queue at once.
+	Delayer middleware.Delayer
 	// Check reports whether the broker answers, for readiness.
 	Check func(ctx context.Context) error
 }
@@ -50,7 +53,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	for _, def := range table {
 		h := def.New(application)
 		queue := handlers.QueueName(def.Name)
-		if err := transport.Subscriber.Bind(queue, h.Events()...); err != nil {
+		if err := transport.Subscriber.Bind(queue, cfg.Handler(def.Name).Consumers, h.Events()...); err != nil {
 			return nil, fmt.Errorf("bind handler %s: %w", def.Name, err)
 		}
 		chain, err := stages.build(def)
@@ -128,6 +131,15 @@ func (b stageBuilder) build(def handlers.Definition) ([]message.HandlerMiddlewar
 				Logger:     b.logger,
 				OnPoisoned: b.metrics.Poisoned,
 			}.Middleware)
+		case middleware.StageRedeliver:
+			if b.transport.Delayer != nil {
+				chain = append(chain, middleware.Redeliver{
+					Delayer: b.transport.Delayer,
+					Delays:  b.cfg.AMQP.RetryDelays,
+					Queue:   handlers.QueueName,
+					Logger:  b.logger,
+				}.Middleware)
+			}
 		case middleware.StageRetry:
 			r := cfg.Retry
 			chain = append(chain, middleware.Retry{

@@ -24,7 +24,7 @@ import (
 func TestStandard_chain_order(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, middleware.Chain{
-		"correlation", "logging", "metrics", "throttle", "poison", "retry", "dedup", "timeout", "recoverer",
+		"correlation", "logging", "metrics", "throttle", "poison", "redeliver", "retry", "dedup", "timeout", "recoverer",
 	}, handlers.Standard, "README.md documents this order; change both together")
 	names := map[string]bool{}
 	for _, def := range handlers.Table() {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/wire"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
 	"github.com/orderflow/orderflow/app/adapters/inproc"
 	"github.com/orderflow/orderflow/app/adapters/memory"
 	"github.com/orderflow/orderflow/app/adapters/paybreaker"
@@ -70,8 +73,72 @@ func ProvideTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 	case configs.BrokerGoChannel:
 		broker, closeBroker := NewInprocBroker(logger)
 		return NewInprocTransport(broker), closeBroker, nil
+	case configs.BrokerAMQP:
+		return NewAMQPTransport(cfg, logger)
 	}
-	return Transport{}, nil, fmt.Errorf("broker %q is not supported yet", cfg.Broker)
+	return Transport{}, nil, fmt.Errorf("broker %q is not supported", cfg.Broker)
+}
+
+// NewAMQPTransport connects to the RabbitMQ of cfg: one connection to consume and one to
+// publish, as RabbitMQ advises (its flow control blocks publishing connections), both
+// re-established by watermill-amqp with backoff when lost.
+func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func(), error) {
+	wlogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	connCfg := wamqp.ConnectionConfig{
+		AmqpURI: cfg.AMQP.URL,
+		Reconnect: &wamqp.ReconnectConfig{
+			BackoffInitialInterval:     200 * time.Millisecond,
+			BackoffRandomizationFactor: 0.5,
+			BackoffMultiplier:          1.5,
+			BackoffMaxInterval:         5 * time.Second,
+		},
+	}
+	where := "broker amqp at " + configs.Redact(cfg.AMQP.URL)
+	subConn, err := wamqp.NewConnection(connCfg, wlogger)
+	if err != nil {
+		return Transport{}, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	pubConn, err := wamqp.NewConnection(connCfg, wlogger)
+	if err != nil {
+		_ = subConn.Close()
+		return Transport{}, nil, fmt.Errorf("%s: %w", where, err)
+	}
+	topology := &amqpbroker.Topology{QueueType: cfg.AMQP.QueueType, RetryDelays: cfg.AMQP.RetryDelays}
+	sub, err := wamqp.NewSubscriberWithConnection(wamqp.Config{
+		Marshaler: amqpbroker.Marshaler{},
+		Exchange: wamqp.ExchangeConfig{
+			GenerateName: func(string) string { return amqpbroker.Exchange },
+			Type:         "topic",
+			Durable:      true,
+		},
+		Queue:           wamqp.QueueConfig{GenerateName: wamqp.GenerateQueueNameTopicName, Durable: true},
+		Consume:         wamqp.ConsumeConfig{Qos: wamqp.QosConfig{PrefetchCount: cfg.AMQP.Prefetch}},
+		TopologyBuilder: topology,
+	}, wlogger, subConn)
+	if err != nil {
+		_ = pubConn.Close()
+		_ = subConn.Close()
+		return Transport{}, nil, fmt.Errorf("%s: subscriber: %w", where, err)
+	}
+	pub := amqpbroker.NewPublisher(pubConn, cfg.AMQP.PublishChannels)
+	closeAll := func() {
+		for _, c := range []interface{ Close() error }{sub, pub, pubConn, subConn} {
+			if err := c.Close(); err != nil {
+				logger.Error("close amqp transport", "error", err)
+			}
+		}
+	}
+	return Transport{
+		Publisher:  pub,
+		Subscriber: amqpbroker.NewSubscriber(sub, topology),
+		Delayer:    pub,
+		Check: func(context.Context) error {
+			if !subConn.IsConnected() || !pubConn.IsConnected() {
+				return errors.New("rabbitmq: not connected; reconnecting")
+			}
+			return nil
+		},
+	}, closeAll, nil
 }
 
 // NewInprocBroker returns the in-process broker, which keeps the poison queue in memory.

@@ -44,8 +44,9 @@ func New(logger *slog.Logger, retain ...string) *Broker {
 	return b
 }
 
-// Bind makes queue receive the events named.
-func (b *Broker) Bind(queue string, events ...string) error {
+// Bind makes queue receive the events named. GoChannel hands every message to its own
+// goroutine, so consumers is not needed.
+func (b *Broker) Bind(queue string, _ int, events ...string) error {
 	if len(events) == 0 {
 		return fmt.Errorf("bind %s: no events", queue)
 	}

@@ -1,0 +1,125 @@
+package amqpbroker
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// The names of the topology.
+const (
+	// Exchange is the durable topic exchange every event goes through; the routing key
+	// is the event name.
+	Exchange = "orderflow.events"
+	// PoisonQueue holds what no handler could process; it is bound to Exchange with its
+	// own name as routing key.
+	PoisonQueue = "orderflow.poison"
+	// RetryExchange is a headers exchange that parks a message in the retry queue of its
+	// tier; the routing key is the queue of the handler it goes back to.
+	RetryExchange = "orderflow.retry"
+	// TierHeader picks the retry queue.
+	TierHeader = "orderflow_retry_tier"
+)
+
+// RetryQueue names the retry queue of a tier, e.g. orderflow.retry.60s.
+func RetryQueue(delay time.Duration) string { return "orderflow.retry." + tierName(delay) }
+
+// tierName writes a delay in whole seconds, or milliseconds when it has a fraction.
+func tierName(delay time.Duration) string {
+	if delay%time.Second == 0 {
+		return fmt.Sprintf("%ds", delay/time.Second)
+	}
+	return fmt.Sprintf("%dms", delay/time.Millisecond)
+}
+
+// Topology declares exchanges and queues. Handler queues are bound to the events their
+// handler consumes; retry queues hold a message for their delay, then dead-letter it
+// through the default exchange to the queue it came from. Declaring is idempotent, and
+// watermill-amqp calls BuildTopology again after every reconnect.
+type Topology struct {
+	// QueueType is "classic" or "quorum".
+	QueueType string
+	// RetryDelays are the delays of the retry tiers, shortest first.
+	RetryDelays []time.Duration
+
+	mu       sync.Mutex
+	bindings map[string][]string
+}
+
+var _ wamqp.TopologyBuilder = (*Topology)(nil)
+
+// Bind records that queue receives events.
+func (t *Topology) Bind(queue string, events ...string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.bindings == nil {
+		t.bindings = map[string][]string{}
+	}
+	t.bindings[queue] = append(t.bindings[queue], events...)
+}
+
+func (t *Topology) queueArgs() amqp.Table {
+	return amqp.Table{"x-queue-type": t.QueueType}
+}
+
+// ExchangeDeclare implements wamqp.TopologyBuilder.
+func (t *Topology) ExchangeDeclare(ch *amqp.Channel, name string, _ wamqp.Config) error {
+	return ch.ExchangeDeclare(name, amqp.ExchangeTopic, true, false, false, false, nil)
+}
+
+// BuildTopology implements wamqp.TopologyBuilder: it declares everything, then binds
+// queue to its events.
+func (t *Topology) BuildTopology(ch *amqp.Channel, queue, _ string, cfg wamqp.Config, _ watermill.LoggerAdapter) error {
+	if err := t.Declare(ch); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	events := append([]string(nil), t.bindings[queue]...)
+	t.mu.Unlock()
+	if len(events) == 0 {
+		return fmt.Errorf("queue %s is bound to no event", queue)
+	}
+	if _, err := ch.QueueDeclare(queue, true, false, false, false, t.queueArgs()); err != nil {
+		return fmt.Errorf("declare queue %s: %w", queue, err)
+	}
+	for _, event := range events {
+		if err := ch.QueueBind(queue, event, Exchange, false, nil); err != nil {
+			return fmt.Errorf("bind %s to %s: %w", queue, event, err)
+		}
+	}
+	return nil
+}
+
+// Declare declares the exchanges, the poison queue and the retry queues.
+func (t *Topology) Declare(ch *amqp.Channel) error {
+	if err := t.ExchangeDeclare(ch, Exchange, wamqp.Config{}); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", Exchange, err)
+	}
+	if _, err := ch.QueueDeclare(PoisonQueue, true, false, false, false, t.queueArgs()); err != nil {
+		return fmt.Errorf("declare queue %s: %w", PoisonQueue, err)
+	}
+	if err := ch.QueueBind(PoisonQueue, PoisonQueue, Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind %s: %w", PoisonQueue, err)
+	}
+	if err := ch.ExchangeDeclare(RetryExchange, amqp.ExchangeHeaders, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", RetryExchange, err)
+	}
+	for _, delay := range t.RetryDelays {
+		name := RetryQueue(delay)
+		args := t.queueArgs()
+		args["x-message-ttl"] = delay.Milliseconds()
+		args["x-dead-letter-exchange"] = "" // the default exchange: by queue name
+		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
+			return fmt.Errorf("declare queue %s: %w", name, err)
+		}
+		bind := amqp.Table{"x-match": "all", TierHeader: tierName(delay)}
+		if err := ch.QueueBind(name, "", RetryExchange, false, bind); err != nil {
+			return fmt.Errorf("bind %s: %w", name, err)
+		}
+	}
+	return nil
+}
