@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/orderflow/orderflow/app/cli"
 	"github.com/orderflow/orderflow/configs"
 )
 
@@ -38,18 +39,29 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case "version":
 		fmt.Fprintln(stdout, "orderflow", version)
 		return nil
+	case "poison":
+		return cli.Poison(context.Background(), args, loadConfig, stdout)
 	}
-	return fmt.Errorf("unknown command %q (commands: run, version)", command)
+	return fmt.Errorf("unknown command %q (commands: run, poison, version)", command)
+}
+
+// loadConfig reads the configuration from path, else ORDERFLOW_CONFIG, and the
+// environment.
+func loadConfig(path string) (*configs.Config, error) {
+	if path == "" {
+		path = os.Getenv(configs.EnvConfig)
+	}
+	return configs.Load(path, os.Getenv)
 }
 
 func runWorker(args []string, stderr io.Writer) error {
 	flags := flag.NewFlagSet("run", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	configPath := flags.String("config", os.Getenv(configs.EnvConfig), "YAML config file (env "+configs.EnvConfig+")")
+	configPath := flags.String("config", "", "YAML config file (env "+configs.EnvConfig+")")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := configs.Load(*configPath, os.Getenv)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

@@ -56,7 +56,7 @@ func publish(t *testing.T, w *tests.TestWorker, id, correlationID string, e even
 	if correlationID != "" {
 		msg.Metadata.Set(middleware.CorrelationIDKey, correlationID)
 	}
-	require.NoError(t, w.Broker.Publish(e.EventName(), msg))
+	w.Tap.Publish(t, e.EventName(), msg)
 }
 
 func TestHandlers_publish_next_event_with_ids(t *testing.T) {
@@ -145,45 +145,47 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 			Then:  func(t *testing.T, w *tests.TestWorker) { assertNotified(t, w, "cancelled") },
 		},
 	}
-	for _, tt := range tests_ {
-		t.Run(tt.Name, func(t *testing.T) {
-			t.Parallel()
-			w := tests.Start(t, nil, []handlers.Definition{tests.Definition(t, tt.Handler)})
-			if tt.Given != (order.Status{}) {
-				given(t, w, tt.Given, tt.Total)
-			}
-			out := w.Subscribe(t, tt.Want.EventName())
-
-			publish(t, w, "msg-in-1", "corr-1", tt.Input)
-			got := tests.Receive(t, out)
-
-			want, err := json.Marshal(tt.Want)
-			require.NoError(t, err)
-			assert.JSONEq(t, string(want), string(got.Payload))
-			assert.Equal(t, "corr-1", got.Metadata.Get(middleware.CorrelationIDKey), "correlation id copied")
-			assert.Equal(t, "msg-in-1", got.Metadata.Get(middleware.CausationIDKey), "causation id is the id handled")
-			assert.Equal(t, tt.Want.EventName(), got.Metadata.Get(middleware.EventNameKey))
-			tt.Then(t, w)
-
-			// The same message again is dropped by dedup: no second event, no second
-			// effect.
-			publish(t, w, "msg-in-1", "corr-1", tt.Input)
-			tests.Eventually(t, 5*time.Second, func() string {
-				if w.Counter(t, "orderflow_messages_duplicate_total", tt.Handler) != 1 {
-					return "duplicate not dropped yet"
+	for _, env := range tests.Envs() {
+		for _, tt := range tests_ {
+			t.Run(env.Name+"/"+tt.Name, func(t *testing.T) {
+				t.Parallel()
+				w := env.Start(t, nil, []handlers.Definition{tests.Definition(t, tt.Handler)})
+				if tt.Given != (order.Status{}) {
+					given(t, w, tt.Given, tt.Total)
 				}
-				return ""
+				out := w.Tap.Subscribe(t, tt.Want.EventName())
+
+				publish(t, w, "msg-in-1", "corr-1", tt.Input)
+				got := tests.Receive(t, out)
+
+				want, err := json.Marshal(tt.Want)
+				require.NoError(t, err)
+				assert.JSONEq(t, string(want), string(got.Payload))
+				assert.Equal(t, "corr-1", got.Metadata.Get(middleware.CorrelationIDKey), "correlation id copied")
+				assert.Equal(t, "msg-in-1", got.Metadata.Get(middleware.CausationIDKey), "causation id is the id handled")
+				assert.Equal(t, tt.Want.EventName(), got.Metadata.Get(middleware.EventNameKey))
+				tt.Then(t, w)
+
+				// The same message again is dropped by dedup: no second event, no second
+				// effect.
+				publish(t, w, "msg-in-1", "corr-1", tt.Input)
+				tests.Eventually(t, 5*time.Second, func() string {
+					if w.Counter(t, "orderflow_messages_duplicate_total", tt.Handler) != 1 {
+						return "duplicate not dropped yet"
+					}
+					return ""
+				})
+				assert.Empty(t, out, "a duplicate publishes nothing")
+				tt.Then(t, w)
 			})
-			assert.Empty(t, out, "a duplicate publishes nothing")
-			tt.Then(t, w)
-		})
+		}
 	}
 }
 
 func TestHandlers_event_ids_differ_per_message_handled(t *testing.T) {
 	t.Parallel()
 	w := tests.Start(t, nil, []handlers.Definition{tests.Definition(t, handlers.NotificationSend)})
-	out := w.Subscribe(t, event.NotificationSentName)
+	out := w.Tap.Subscribe(t, event.NotificationSentName)
 	publish(t, w, "msg-a", "", event.OrderConfirmed{OrderID: "ord-a", CustomerID: "c"})
 	first := tests.Receive(t, out)
 	publish(t, w, "msg-b", "", event.OrderConfirmed{OrderID: "ord-b", CustomerID: "c"})

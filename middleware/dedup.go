@@ -65,12 +65,16 @@ type Dedup struct {
 }
 
 // DedupKey is the key a message is claimed under: the handler and the message id, or a
-// hash of the event name and body when the message has no id.
+// hash of the event name and body when the message has no id; and the replay id when the
+// message is replayed from the poison queue to this handler.
 func DedupKey(handler string, msg *message.Message) string {
 	id := msg.UUID
 	if id == "" {
 		sum := sha256.Sum256(append([]byte(msg.Metadata.Get(EventNameKey)+"\x00"), msg.Payload...))
 		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	if msg.Metadata.Get(ReplayHandlerKey) == handler {
+		id += "#replay:" + msg.Metadata.Get(ReplayIDKey)
 	}
 	return handler + ":" + id
 }

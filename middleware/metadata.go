@@ -12,3 +12,11 @@ const (
 	PoisonAttemptsKey   = "poison_attempts"
 	PoisonedAtKey       = "poisoned_at"
 )
+
+// Metadata keys of a message replayed from the poison queue. The handler that poisoned
+// it claims it afresh under its replay id, so the claim that marked it done when it was
+// poisoned does not drop it now; every other handler still finds it done.
+const (
+	ReplayHandlerKey = "replay_handler"
+	ReplayIDKey      = "replay_id"
+)

@@ -12,7 +12,16 @@ import (
 
 func TestComponent_300_orders_reach_terminal_states_with_invariants(t *testing.T) {
 	t.Parallel()
-	w := Start(t, nil, handlers.Table())
+	for _, env := range Envs() {
+		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
+			component300(t, env)
+		})
+	}
+}
+
+func component300(t *testing.T, env Env) {
+	w := env.Start(t, nil, handlers.Table())
 	c := NewClient(w.URL())
 	plan := NewPlan(42, 300)
 	plan.SetStock(t, c)
@@ -34,5 +43,5 @@ func TestComponent_300_orders_reach_terminal_states_with_invariants(t *testing.T
 	assert.Positive(t, out.Counts["confirmed"], "the plan confirms some orders")
 	assert.Positive(t, out.Counts["out_of_stock"], "the plan runs some SKU out of stock")
 	assert.Positive(t, out.Counts["payment_declined"], "the plan has declined payments")
-	assert.Empty(t, w.Broker.Retained(handlers.PoisonTopic), "nothing is poisoned")
+	assert.Empty(t, w.Tap.Poisoned(t), "nothing is poisoned")
 }

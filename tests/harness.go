@@ -26,6 +26,8 @@ type TestWorker struct {
 	Payments *paysim.Provider
 	Storage  worker.Storage
 	Registry *prometheus.Registry
+	// Tap reaches the broker from outside.
+	Tap Tap
 }
 
 // Counter returns the value of the counter name with the label handler, or 0.
@@ -84,6 +86,7 @@ func Start(t testing.TB, cfg *configs.Config, table []handlers.Definition) *Test
 	}
 	tw, cleanup, err := initializeTestWorker(cfg, Logger(), table)
 	require.NoError(t, err)
+	tw.Tap = inprocTap{tw}
 	run(t, tw, cleanup)
 	return tw
 }
@@ -95,6 +98,7 @@ func StartOn(t testing.TB, cfg *configs.Config, table []handlers.Definition, bro
 	tw, cleanup, err := initializeWorkerOn(cfg, Logger(), table, transport, storage)
 	require.NoError(t, err)
 	tw.Broker = broker
+	tw.Tap = inprocTap{tw}
 	run(t, tw, cleanup)
 	return tw
 }

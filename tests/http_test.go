@@ -105,9 +105,18 @@ func TestHTTP_place_and_read_an_order(t *testing.T) {
 
 func TestHTTP_idempotency_key_gives_same_answer_and_one_event(t *testing.T) {
 	t.Parallel()
-	w := Start(t, nil, handlers.Table())
+	for _, env := range Envs() {
+		t.Run(env.Name, func(t *testing.T) {
+			t.Parallel()
+			idempotencyKey(t, env)
+		})
+	}
+}
+
+func idempotencyKey(t *testing.T, env Env) {
+	w := env.Start(t, nil, handlers.Table())
 	c := NewClient(w.URL())
-	placed := w.Subscribe(t, event.OrderPlacedName)
+	placed := w.Tap.Subscribe(t, event.OrderPlacedName)
 
 	first := c.Must(t, http.MethodPost, "/orders", validOrder(), "Idempotency-Key", "key-1")
 	require.Equal(t, http.StatusAccepted, first.Status)

@@ -19,7 +19,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		worker.Set,
 		worker.InprocSet,
 		worker.NewMemoryStorage,
-		wire.Struct(new(TestWorker), "*"),
+		wire.Struct(new(TestWorker), "Worker", "Broker", "Payments", "Storage", "Registry"),
 	)
 	return nil, nil, nil
 }

@@ -15,9 +15,9 @@ const (
 	// Exchange is the durable topic exchange every event goes through; the routing key
 	// is the event name.
 	Exchange = "orderflow.events"
-	// PoisonQueue holds what no handler could process; it is bound to Exchange with its
+	// PoisonQueueName holds what no handler could process; it is bound to Exchange with its
 	// own name as routing key.
-	PoisonQueue = "orderflow.poison"
+	PoisonQueueName = "orderflow.poison"
 	// RetryExchange is a headers exchange that parks a message in the retry queue of its
 	// tier; the routing key is the queue of the handler it goes back to.
 	RetryExchange = "orderflow.retry"
@@ -99,11 +99,11 @@ func (t *Topology) Declare(ch *amqp.Channel) error {
 	if err := t.ExchangeDeclare(ch, Exchange, wamqp.Config{}); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", Exchange, err)
 	}
-	if _, err := ch.QueueDeclare(PoisonQueue, true, false, false, false, t.queueArgs()); err != nil {
-		return fmt.Errorf("declare queue %s: %w", PoisonQueue, err)
+	if _, err := ch.QueueDeclare(PoisonQueueName, true, false, false, false, t.queueArgs()); err != nil {
+		return fmt.Errorf("declare queue %s: %w", PoisonQueueName, err)
 	}
-	if err := ch.QueueBind(PoisonQueue, PoisonQueue, Exchange, false, nil); err != nil {
-		return fmt.Errorf("bind %s: %w", PoisonQueue, err)
+	if err := ch.QueueBind(PoisonQueueName, PoisonQueueName, Exchange, false, nil); err != nil {
+		return fmt.Errorf("bind %s: %w", PoisonQueueName, err)
 	}
 	if err := ch.ExchangeDeclare(RetryExchange, amqp.ExchangeHeaders, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", RetryExchange, err)
