@@ -205,4 +205,3 @@ func StartAMQP(t testing.TB, cfg *configs.Config, table []handlers.Definition) *
 	})
 	return tw
 }
-
