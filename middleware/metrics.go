@@ -21,7 +21,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orderflow_messages_total",
-			Help: "Messages that left a handler's chain, by handler and outcome (ok, error).",
+			Help: "Messages that left a handler's chain, by handler and outcome: acked (handled, dropped as a duplicate, parked or poisoned) or nacked (handed back to the broker).",
 		}, []string{"handler", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "orderflow_message_duration_seconds",
@@ -52,9 +52,9 @@ func (m *Metrics) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		start := time.Now()
 		produced, err := h(msg)
 		m.duration.WithLabelValues(handler).Observe(time.Since(start).Seconds())
-		outcome := "ok"
+		outcome := "acked"
 		if err != nil {
-			outcome = "error"
+			outcome = "nacked"
 		}
 		m.handled.WithLabelValues(handler, outcome).Inc()
 		return produced, err

@@ -37,10 +37,10 @@ func TestMetrics_count_outcomes(t *testing.T) {
 		return testutil.CollectAndCount(reg, "orderflow_messages_total") == 2
 	}, 5*time.Second, 5*time.Millisecond)
 	const want = `
-# HELP orderflow_messages_total Messages that left a handler's chain, by handler and outcome (ok, error).
+# HELP orderflow_messages_total Messages that left a handler's chain, by handler and outcome: acked (handled, dropped as a duplicate, parked or poisoned) or nacked (handed back to the broker).
 # TYPE orderflow_messages_total counter
-orderflow_messages_total{handler="h",outcome="error"} 1
-orderflow_messages_total{handler="h",outcome="ok"} 1
+orderflow_messages_total{handler="h",outcome="nacked"} 1
+orderflow_messages_total{handler="h",outcome="acked"} 1
 `
 	assert.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(want), "orderflow_messages_total"))
 	m.Poisoned("h")

@@ -187,10 +187,13 @@ func AMQPConfig(t testing.TB, cfg *configs.Config) *configs.Config {
 	return cfg
 }
 
-// StartAMQP runs a worker on RabbitMQ and Redis, each in a namespace of the test's own.
+// StartAMQP runs a worker on RabbitMQ and Redis: as cfg says when it names the amqp
+// broker already (see AMQPConfig), else each in a namespace of the test's own.
 func StartAMQP(t testing.TB, cfg *configs.Config, table []handlers.Definition) *TestWorker {
 	t.Helper()
-	cfg = AMQPConfig(t, cfg)
+	if cfg == nil || cfg.Broker != configs.BrokerAMQP {
+		cfg = AMQPConfig(t, cfg)
+	}
 	transport, closeTransport, err := worker.NewAMQPTransport(cfg, Logger())
 	require.NoError(t, err)
 	storage, closeStorage, err := worker.NewRedisStorage(cfg)

@@ -39,6 +39,12 @@ func (w *TestWorker) Counter(t testing.TB, name, handler string) float64 {
 // CounterValue sums the counter name of reg over the series labelled handler.
 func CounterValue(t testing.TB, reg prometheus.Gatherer, name, handler string) float64 {
 	t.Helper()
+	return CounterValueWith(t, reg, name, map[string]string{"handler": handler})
+}
+
+// CounterValueWith sums the counter name of reg over the series that have every label.
+func CounterValueWith(t testing.TB, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
 	families, err := reg.Gather()
 	require.NoError(t, err)
 	var sum float64
@@ -47,10 +53,14 @@ func CounterValue(t testing.TB, reg prometheus.Gatherer, name, handler string) f
 			continue
 		}
 		for _, m := range f.GetMetric() {
+			matched := 0
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "handler" && l.GetValue() == handler {
-					sum += m.GetCounter().GetValue()
+				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+					matched++
 				}
+			}
+			if matched == len(labels) {
+				sum += m.GetCounter().GetValue()
 			}
 		}
 	}

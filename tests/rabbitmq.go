@@ -1,0 +1,153 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const rabbitBin = "/usr/lib/rabbitmq/bin/"
+
+// RabbitServer is a RabbitMQ node of the test's own, for tests that stop and start the
+// broker; the shared one serves every other test.
+type RabbitServer struct {
+	URL  string
+	dir  string
+	env  []string
+	port int
+	cmd  *exec.Cmd
+	epmd *exec.Cmd
+}
+
+// StartRabbitMQ starts a node with its data under a temp dir, on free loopback ports.
+func StartRabbitMQ(t testing.TB) *RabbitServer {
+	t.Helper()
+	if _, err := os.Stat(rabbitBin + "rabbitmq-server"); err != nil {
+		requireServer(t, "rabbitmq-server")
+	}
+	dir := t.TempDir()
+	ports := freePorts(t, 3)
+	s := &RabbitServer{dir: dir, port: ports[0], URL: fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", ports[0])}
+	for _, sub := range []string{"home", "mnesia", "log"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, sub), 0o755))
+	}
+	cookie := make([]byte, 20)
+	for i := range cookie {
+		cookie[i] = byte('A' + rand.IntN(26))
+	}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "home", ".erlang.cookie"), cookie, 0o400))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "rabbitmq-env.conf"), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "rabbitmq.conf"),
+		fmt.Appendf(nil, "listeners.tcp.default = 127.0.0.1:%d\nloopback_users.guest = true\n", ports[0]), 0o644))
+	s.env = append(os.Environ(),
+		"HOME="+filepath.Join(dir, "home"),
+		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
+		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
+		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
+		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
+		"RABBITMQ_PID_FILE="+filepath.Join(dir, "rabbitmq.pid"),
+		"RABBITMQ_NODENAME=rabbit-"+strconv.Itoa(ports[0])+"@localhost",
+		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+		"RABBITMQ_NODE_PORT="+strconv.Itoa(ports[0]),
+		"RABBITMQ_DIST_PORT="+strconv.Itoa(ports[1]),
+		"RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=-kernel inet_dist_use_interface {127,0,0,1}",
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+		"ERL_EPMD_PORT="+strconv.Itoa(ports[2]),
+	)
+	s.epmd = exec.Command("epmd", "-address", "127.0.0.1", "-port", strconv.Itoa(ports[2]))
+	s.epmd.Env = s.env
+	require.NoError(t, s.epmd.Start())
+	t.Cleanup(func() {
+		s.Stop(t)
+		_ = s.epmd.Process.Kill()
+		_ = s.epmd.Wait()
+	})
+	s.Start(t)
+	return s
+}
+
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	var ports []int
+	var listeners []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	return ports
+}
+
+// Start starts the node (again) and waits until it runs. Durable queues and persistent
+// messages of an earlier run are still there.
+func (s *RabbitServer) Start(t testing.TB) {
+	t.Helper()
+	s.cmd = exec.Command(rabbitBin + "rabbitmq-server")
+	s.cmd.Env = s.env
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	log, err := os.OpenFile(filepath.Join(s.dir, "log", "server.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	defer log.Close()
+	s.cmd.Stdout, s.cmd.Stderr = log, log
+	require.NoError(t, s.cmd.Start())
+	Eventually(t, 90*time.Second, func() string {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.port), time.Second)
+		if err != nil {
+			return "rabbitmq not listening yet"
+		}
+		_ = conn.Close()
+		return ""
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		check := exec.CommandContext(ctx, rabbitBin+"rabbitmq-diagnostics", "-q", "check_running")
+		check.Env = s.env
+		out, err := check.CombinedOutput()
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("rabbitmq did not boot: %s", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// Stop stops the node gracefully (SIGTERM to the Erlang VM) and waits for it to exit.
+func (s *RabbitServer) Stop(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	if pid, err := os.ReadFile(filepath.Join(s.dir, "rabbitmq.pid")); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+			_ = syscall.Kill(n, syscall.SIGTERM)
+		}
+	}
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	s.cmd = nil
+}
