@@ -20,13 +20,42 @@ type EventPublisher interface {
 	Publish(ctx context.Context, events ...event.Event) error
 }
 
+// KeyState is what IdempotencyKeys.Begin found.
+type KeyState int
+
+// The states of an idempotency key.
+const (
+	// KeyClaimed: this request serves the key.
+	KeyClaimed KeyState = iota
+	// KeyPending: another request with the key is being served, or died serving it;
+	// the claim ends with its lease.
+	KeyPending
+	// KeyDone: the key was served; its answer comes with it.
+	KeyDone
+)
+
 // IdempotencyKeys remembers the answer given to a request key for a while.
 type IdempotencyKeys interface {
-	// Claim stores value under key for ttl unless the key is held. It returns the held
-	// value and false when it was held, or value and true when this call claimed it.
-	Claim(ctx context.Context, key, value string, ttl time.Duration) (held string, claimed bool, err error)
+	// Begin claims key for lease unless it is held, and returns what it found.
+	Begin(ctx context.Context, key string, lease time.Duration) (state KeyState, answer string, err error)
+	// Complete stores the answer under key for ttl.
+	Complete(ctx context.Context, key, answer string, ttl time.Duration) error
 	// Forget drops key, so a request whose event could not be sent can be tried again.
 	Forget(ctx context.Context, key string) error
+}
+
+type idempotencyKeyCtx struct{}
+
+// WithIdempotencyKey marks ctx as serving a request with key, so that what it publishes
+// has ids derived from the key: a request served twice publishes the same message.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKeyCtx{}, key)
+}
+
+// IdempotencyKeyFrom returns the key of WithIdempotencyKey, or "".
+func IdempotencyKeyFrom(ctx context.Context) string {
+	key, _ := ctx.Value(idempotencyKeyCtx{}).(string)
+	return key
 }
 
 // Stores are the repositories the use cases need.

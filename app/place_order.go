@@ -2,7 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -14,6 +14,16 @@ import (
 
 // IdempotencyTTL is how long the answer to an Idempotency-Key is kept.
 const IdempotencyTTL = 24 * time.Hour
+
+// IdempotencyLease is how long a request holds its Idempotency-Key before it has
+// answered; a request that dies holding it blocks retries that long.
+const IdempotencyLease = 10 * time.Second
+
+// ErrKeyInProgress is a request whose Idempotency-Key another request is serving.
+var ErrKeyInProgress = errors.New("a request with this Idempotency-Key is in progress")
+
+// orderIDNamespace derives order ids from idempotency keys.
+var orderIDNamespace = uuid.MustParse("b0d4f1de-8c1f-4a53-9a1d-2b6f0c7e5a90")
 
 // PlaceOrderCommand is an order as a customer sends it; the service picks the id, the
 // total and the time.
@@ -29,6 +39,9 @@ type PlaceOrderResult struct {
 	OrderID string
 	// Replayed is true when the idempotency key was seen before and no event was sent.
 	Replayed bool
+	// Unrecorded is why the answer could not be stored under the idempotency key, when
+	// it could not; the order is accepted all the same.
+	Unrecorded error
 }
 
 // PlaceOrder validates an order and publishes order.placed.
@@ -48,8 +61,14 @@ func (h PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (PlaceOrd
 	if err != nil {
 		return PlaceOrderResult{}, err
 	}
+	orderID := "ord-" + uuid.NewString()
+	if cmd.IdempotencyKey != "" {
+		// The same key always names the same order, so a retry after a crash anywhere
+		// between claim and answer publishes the same event, which dedup then drops.
+		orderID = "ord-" + uuid.NewSHA1(orderIDNamespace, []byte(cmd.IdempotencyKey)).String()
+	}
 	placed := event.OrderPlaced{
-		OrderID:    "ord-" + uuid.NewString(),
+		OrderID:    orderID,
 		CustomerID: cmd.CustomerID,
 		Items:      cmd.Items,
 		TotalCents: int64(total),
@@ -60,29 +79,33 @@ func (h PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (PlaceOrd
 		return PlaceOrderResult{}, err
 	}
 
-	if cmd.IdempotencyKey != "" {
-		answer, _ := json.Marshal(placed.OrderID)
-		held, claimed, err := h.keys.Claim(ctx, cmd.IdempotencyKey, string(answer), IdempotencyTTL)
-		if err != nil {
-			return PlaceOrderResult{}, fmt.Errorf("claim idempotency key: %w", err)
+	if cmd.IdempotencyKey == "" {
+		if err := h.publisher.Publish(ctx, placed); err != nil {
+			return PlaceOrderResult{}, fmt.Errorf("publish %s: %w", placed.OrderID, err)
 		}
-		if !claimed {
-			var orderID string
-			if err := json.Unmarshal([]byte(held), &orderID); err != nil {
-				return PlaceOrderResult{}, fmt.Errorf("read idempotency key: %w", err)
-			}
-			return PlaceOrderResult{OrderID: orderID, Replayed: true}, nil
-		}
+		return PlaceOrderResult{OrderID: placed.OrderID}, nil
 	}
 
-	if err := h.publisher.Publish(ctx, placed); err != nil {
-		if cmd.IdempotencyKey != "" {
-			// The key must not promise an order that was never sent.
-			if ferr := h.keys.Forget(ctx, cmd.IdempotencyKey); ferr != nil {
-				err = fmt.Errorf("%w (and forget idempotency key: %v)", err, ferr)
-			}
+	state, answer, err := h.keys.Begin(ctx, cmd.IdempotencyKey, IdempotencyLease)
+	switch {
+	case err != nil:
+		return PlaceOrderResult{}, fmt.Errorf("claim idempotency key: %w", err)
+	case state == KeyPending:
+		return PlaceOrderResult{}, ErrKeyInProgress
+	case state == KeyDone:
+		return PlaceOrderResult{OrderID: answer, Replayed: true}, nil
+	}
+	if err := h.publisher.Publish(WithIdempotencyKey(ctx, cmd.IdempotencyKey), placed); err != nil {
+		// The key must not promise an order that was never sent.
+		if ferr := h.keys.Forget(context.WithoutCancel(ctx), cmd.IdempotencyKey); ferr != nil {
+			err = fmt.Errorf("%w (and forget idempotency key: %v)", err, ferr)
 		}
 		return PlaceOrderResult{}, fmt.Errorf("publish %s: %w", placed.OrderID, err)
+	}
+	if err := h.keys.Complete(context.WithoutCancel(ctx), cmd.IdempotencyKey, placed.OrderID, IdempotencyTTL); err != nil {
+		// The order is accepted. Until the claim's lease ends a retry is told to wait;
+		// after, it publishes the same event again, which dedup drops.
+		return PlaceOrderResult{OrderID: placed.OrderID, Unrecorded: err}, nil
 	}
 	return PlaceOrderResult{OrderID: placed.OrderID}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/middleware"
 )
@@ -19,7 +20,8 @@ var idNamespace = uuid.MustParse("6f0c1a52-8d7e-4a39-9a3f-0d2b8c6e4f11")
 // Publisher publishes events as JSON messages whose topic is the event name. Inside a
 // handler, each message gets the handled message's correlation id, its id as causation
 // id, and an id derived from the handler name and the handled id: a handler that runs
-// twice publishes the same ids, and downstream dedup drops the second.
+// twice publishes the same ids, and downstream dedup drops the second. A request with an
+// Idempotency-Key publishes ids derived from the key, for the same reason.
 type Publisher struct {
 	pub message.Publisher
 }
@@ -52,8 +54,11 @@ func NewMessage(ctx context.Context, e event.Event) (*message.Message, error) {
 	id := uuid.NewString()
 	correlationID := middleware.CorrelationIDFrom(ctx)
 	handled, inHandler := middleware.HandledFrom(ctx)
-	if inHandler {
+	switch key := app.IdempotencyKeyFrom(ctx); {
+	case inHandler:
 		id = uuid.NewSHA1(idNamespace, []byte(handled.Handler+"\x00"+handled.MessageID+"\x00"+e.EventName())).String()
+	case key != "":
+		id = uuid.NewSHA1(idNamespace, []byte("idempotency-key\x00"+key+"\x00"+e.EventName())).String()
 	}
 	if correlationID == "" {
 		correlationID = uuid.NewString()

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
@@ -65,4 +66,17 @@ func TestNewMessage_outside_a_handler(t *testing.T) {
 	assert.Equal(t, "corr-http", a.Metadata.Get(middleware.CorrelationIDKey))
 	assert.NotEmpty(t, b.Metadata.Get(middleware.CorrelationIDKey), "a flow gets a correlation id when it has none")
 	assert.Empty(t, a.Metadata.Get(middleware.CausationIDKey))
+}
+
+func TestNewMessage_ids_derive_from_an_idempotency_key(t *testing.T) {
+	t.Parallel()
+	e := event.OrderPlaced{OrderID: "ord-1"}
+	a, err := handlers.NewMessage(app.WithIdempotencyKey(context.Background(), "key-1"), e)
+	require.NoError(t, err)
+	b, err := handlers.NewMessage(app.WithIdempotencyKey(context.Background(), "key-1"), e)
+	require.NoError(t, err)
+	c, err := handlers.NewMessage(app.WithIdempotencyKey(context.Background(), "key-2"), e)
+	require.NoError(t, err)
+	assert.Equal(t, a.UUID, b.UUID, "a request served twice publishes the same message")
+	assert.NotEqual(t, a.UUID, c.UUID)
 }

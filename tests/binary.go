@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -52,38 +53,66 @@ type Process struct {
 	Cmd  *exec.Cmd
 	Addr string
 
-	mu   sync.Mutex
-	logs []string
-	done chan error
+	mu     sync.Mutex
+	logs   []string
+	exited bool
+	done   chan error
 }
 
 // StartBinary runs `orderflow run` with env added to this process's environment and
 // waits until it logs that it runs.
 func StartBinary(t testing.TB, env ...string) *Process {
 	t.Helper()
+	p, err := LaunchBinary(t, env...)
+	require.NoError(t, err)
+	return p
+}
+
+// LaunchBinary is StartBinary that returns an error when the process does not start.
+func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
+	t.Helper()
 	cmd := exec.Command(Binary(t), "run")
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
 	p := &Process{Cmd: cmd, done: make(chan error, 1)}
 	running := make(chan string, 1)
 	go p.readLogs(stderr, running)
-	go func() { p.done <- cmd.Wait() }()
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		p.exited = true
+		p.mu.Unlock()
+		p.done <- err
+	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-p.done
+		if p.Exited() {
+			return
 		}
+		_ = cmd.Process.Kill()
+		<-p.done
 	})
 	select {
 	case p.Addr = <-running:
+		return p, nil
 	case err := <-p.done:
-		t.Fatalf("orderflow exited at start: %v\n%s", err, p.Logs())
+		p.done <- err
+		return nil, fmt.Errorf("orderflow exited at start: %v\n%s", err, p.Logs())
 	case <-time.After(20 * time.Second):
-		t.Fatalf("orderflow did not start within 20s\n%s", p.Logs())
+		return nil, fmt.Errorf("orderflow did not start within 20s\n%s", p.Logs())
 	}
-	return p
+}
+
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited
 }
 
 func (p *Process) readLogs(r io.Reader, running chan<- string) {
@@ -117,6 +146,7 @@ func (p *Process) Wait(t testing.TB, timeout time.Duration) error {
 	t.Helper()
 	select {
 	case err := <-p.done:
+		p.done <- err
 		return err
 	case <-time.After(timeout):
 		t.Fatalf("orderflow still running %s later\n%s", timeout, p.Logs())

@@ -150,25 +150,29 @@ func AwaitTerminal(t testing.TB, c *Client, plan Plan, placed []Placed, timeout 
 	t.Helper()
 	out := Outcome{Orders: map[string]OrderView{}, Counts: map[string]int{}}
 	Eventually(t, timeout, func() string {
-		pending := 0
+		var pending []string
 		for _, p := range placed {
 			if v, ok := out.Orders[p.OrderID]; ok && (v.Status == "confirmed" || v.Status == "cancelled") {
 				continue
 			}
 			r, err := c.Do(http.MethodGet, "/orders/"+p.OrderID, nil)
-			if err != nil || r.Status != http.StatusOK {
-				pending++
+			switch {
+			case err != nil:
+				pending = append(pending, p.OrderID+" ("+err.Error()+")")
+				continue
+			case r.Status != http.StatusOK:
+				pending = append(pending, fmt.Sprintf("%s (HTTP %d)", p.OrderID, r.Status))
 				continue
 			}
 			var v OrderView
 			r.JSON(t, &v)
 			out.Orders[p.OrderID] = v
 			if v.Status != "confirmed" && v.Status != "cancelled" {
-				pending++
+				pending = append(pending, p.OrderID+" ("+v.Status+")")
 			}
 		}
-		if pending > 0 {
-			return fmt.Sprintf("%d of %d orders not terminal", pending, len(placed))
+		if len(pending) > 0 {
+			return fmt.Sprintf("%d of %d orders not terminal, e.g. %v", len(pending), len(placed), pending[:min(5, len(pending))])
 		}
 		for sku := range plan.Stock {
 			if st := stock(t, c, sku); st.Reserved != 0 {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/money"
@@ -251,25 +252,33 @@ func runStoreSuite(t *testing.T, b backend) {
 		assert.Equal(t, []string{"o2", "o1", "o3"}, ids)
 	})
 
-	t.Run("idempotency keys expire", func(t *testing.T) {
+	t.Run("idempotency keys: pending, done, expired", func(t *testing.T) {
 		s := b.New(t).Stores
-		held, claimed, err := s.IdempotencyKeys.Claim(ctx, "k", "a", 200*time.Millisecond)
+		state, _, err := s.IdempotencyKeys.Begin(ctx, "k", 200*time.Millisecond)
 		require.NoError(t, err)
-		assert.True(t, claimed)
-		assert.Equal(t, "a", held)
-		held, claimed, err = s.IdempotencyKeys.Claim(ctx, "k", "b", 200*time.Millisecond)
+		assert.Equal(t, app.KeyClaimed, state)
+		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
 		require.NoError(t, err)
-		assert.False(t, claimed)
-		assert.Equal(t, "a", held)
+		assert.Equal(t, app.KeyPending, state, "held by a request that has not answered")
 		b.Pass(t, 300*time.Millisecond)
-		held, claimed, err = s.IdempotencyKeys.Claim(ctx, "k", "c", time.Minute)
+		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
 		require.NoError(t, err)
-		assert.True(t, claimed, "an expired key can be claimed again")
-		assert.Equal(t, "c", held)
+		assert.Equal(t, app.KeyClaimed, state, "a dead request's claim ends with its lease")
+
+		require.NoError(t, s.IdempotencyKeys.Complete(ctx, "k", "ord-1", 200*time.Millisecond))
+		state, answer, err := s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, app.KeyDone, state)
+		assert.Equal(t, "ord-1", answer)
+		b.Pass(t, 300*time.Millisecond)
+		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, app.KeyClaimed, state, "an answer expires with its TTL")
+
 		require.NoError(t, s.IdempotencyKeys.Forget(ctx, "k"))
-		_, claimed, err = s.IdempotencyKeys.Claim(ctx, "k", "d", time.Minute)
+		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
 		require.NoError(t, err)
-		assert.True(t, claimed, "a forgotten key can be claimed again")
+		assert.Equal(t, app.KeyClaimed, state, "a forgotten key can be claimed again")
 	})
 
 	t.Run("dedup claims", func(t *testing.T) {

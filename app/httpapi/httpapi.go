@@ -95,11 +95,18 @@ func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &rule):
 		writeError(w, http.StatusBadRequest, rule.Rule)
 		return
+	case errors.Is(err, app.ErrKeyInProgress):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusConflict, err.Error()+"; retry")
+		return
 	case err != nil:
 		a.logger.ErrorContext(ctx, "place order", "error", err)
 		w.Header().Set("Retry-After", RetryAfterSeconds)
 		writeError(w, http.StatusServiceUnavailable, "the order could not be accepted now; try again")
 		return
+	}
+	if res.Unrecorded != nil {
+		a.logger.WarnContext(ctx, "order accepted, its idempotency key not recorded", "order_id", res.OrderID, "error", res.Unrecorded)
 	}
 	status := http.StatusAccepted
 	if res.Replayed {

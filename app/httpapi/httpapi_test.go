@@ -56,7 +56,22 @@ func TestPostOrders_503_with_retry_after_when_the_event_cannot_be_sent(t *testin
 	assert.Equal(t, httpapi.RetryAfterSeconds, rec.Header().Get("Retry-After"))
 	assert.Contains(t, rec.Body.String(), `"error"`)
 
-	_, claimed, err := keys.Claim(context.Background(), "k1", "x", time.Minute)
+	state, _, err := keys.Begin(context.Background(), "k1", time.Minute)
 	require.NoError(t, err)
-	assert.True(t, claimed, "a key whose event was not sent is forgotten, so the client can retry")
+	assert.Equal(t, app.KeyClaimed, state, "a key whose event was not sent is forgotten, so the client can retry")
+}
+
+func TestPostOrders_409_while_the_same_key_is_in_progress(t *testing.T) {
+	t.Parallel()
+	keys := memory.NewIdempotencyKeys()
+	_, _, err := keys.Begin(context.Background(), "k1", time.Minute)
+	require.NoError(t, err)
+	api := httpapi.New(app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil), nil, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"customer_id": "c", "items": [{"sku": "S", "quantity": 1, "unit_price_cents": 1}], "currency": "USD"}`))
+	req.Header.Set("Idempotency-Key", "k1")
+	api.Handler().ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusConflict, rec.Code)
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.JSONEq(t, `{"error": "a request with this Idempotency-Key is in progress; retry"}`, rec.Body.String())
 }

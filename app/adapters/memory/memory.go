@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/notification"
 	"github.com/orderflow/orderflow/domain/order"
@@ -257,7 +258,7 @@ type IdempotencyKeys struct {
 }
 
 type heldKey struct {
-	value   string
+	answer  string // "" while pending
 	expires time.Time
 }
 
@@ -266,16 +267,27 @@ func NewIdempotencyKeys() *IdempotencyKeys {
 	return &IdempotencyKeys{now: time.Now, keys: map[string]heldKey{}}
 }
 
-// Claim implements app.IdempotencyKeys.
-func (s *IdempotencyKeys) Claim(_ context.Context, key, value string, ttl time.Duration) (string, bool, error) {
+// Begin implements app.IdempotencyKeys.
+func (s *IdempotencyKeys) Begin(_ context.Context, key string, lease time.Duration) (app.KeyState, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	if held, ok := s.keys[key]; ok && now.Before(held.expires) {
-		return held.value, false, nil
+		if held.answer == "" {
+			return app.KeyPending, "", nil
+		}
+		return app.KeyDone, held.answer, nil
 	}
-	s.keys[key] = heldKey{value: value, expires: now.Add(ttl)}
-	return value, true, nil
+	s.keys[key] = heldKey{expires: now.Add(lease)}
+	return app.KeyClaimed, "", nil
+}
+
+// Complete implements app.IdempotencyKeys.
+func (s *IdempotencyKeys) Complete(_ context.Context, key, answer string, ttl time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys[key] = heldKey{answer: answer, expires: s.now().Add(ttl)}
+	return nil
 }
 
 // Forget implements app.IdempotencyKeys.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain/notification"
 	"github.com/orderflow/orderflow/domain/payment"
 )
@@ -133,24 +134,35 @@ type IdempotencyKeys struct {
 
 func idempotencyKey(key string) string { return "orderflow:idempotency:{" + key + "}" }
 
-// Claim implements app.IdempotencyKeys.
-func (s *IdempotencyKeys) Claim(ctx context.Context, key, value string, ttl time.Duration) (string, bool, error) {
-	added, err := s.client.SetNX(ctx, idempotencyKey(key), value, ttl).Result()
-	if err != nil {
-		return "", false, wrap("claim idempotency key", err)
+// pendingMark is the value of a key whose request has not answered yet; answers are
+// order ids, which never equal it.
+const pendingMark = "\x00pending"
+
+// beginScript claims a key, or returns what it holds: one round trip.
+var beginScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])`)
+
+// Begin implements app.IdempotencyKeys.
+func (s *IdempotencyKeys) Begin(ctx context.Context, key string, lease time.Duration) (app.KeyState, string, error) {
+	held, err := beginScript.Run(ctx, s.client, []string{idempotencyKey(key)}, pendingMark, lease.Milliseconds()).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return app.KeyClaimed, "", nil
+	case err != nil:
+		return 0, "", wrap("claim idempotency key", err)
+	case held == pendingMark:
+		return app.KeyPending, "", nil
 	}
-	if added {
-		return value, true, nil
+	return app.KeyDone, held, nil
+}
+
+// Complete implements app.IdempotencyKeys.
+func (s *IdempotencyKeys) Complete(ctx context.Context, key, answer string, ttl time.Duration) error {
+	if err := s.client.Set(ctx, idempotencyKey(key), answer, ttl).Err(); err != nil {
+		return wrap("complete idempotency key", err)
 	}
-	held, err := s.client.Get(ctx, idempotencyKey(key)).Result()
-	if errors.Is(err, redis.Nil) {
-		// It expired between the two calls: claim again.
-		return s.Claim(ctx, key, value, ttl)
-	}
-	if err != nil {
-		return "", false, wrap("read idempotency key", err)
-	}
-	return held, false, nil
+	return nil
 }
 
 // Forget implements app.IdempotencyKeys.
