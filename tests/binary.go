@@ -91,6 +91,9 @@ func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
 		p.done <- err
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("orderflow (pid %d) logged:\n%s", cmd.Process.Pid, p.Logs())
+		}
 		if p.Exited() {
 			return
 		}

@@ -142,7 +142,6 @@ func TestAMQP_foreign_producer(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, r.Status, "an unknown routing key reaches no handler")
 }
 
-
 func poisonedOf(t *testing.T, w *TestWorker) []*amqpbroker.Poisoned {
 	t.Helper()
 	q, err := amqpbroker.DialPoisonQueue(w.Tap.(*amqpTap).url)

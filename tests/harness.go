@@ -180,3 +180,10 @@ func Definition(t testing.TB, name string) handlers.Definition {
 	t.Fatalf("no handler %s in the table", name)
 	return handlers.Definition{}
 }
+
+func mustDuration(t testing.TB, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	require.NoError(t, err)
+	return d
+}

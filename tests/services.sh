@@ -30,6 +30,8 @@ stop_all() {
 	rm -rf "$work"
 }
 trap stop_all EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # unavailable SERVER WHY: fail under CI, else carry on without the server.
 unavailable() {
