@@ -120,7 +120,7 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 		_ = subConn.Close()
 		return Transport{}, nil, fmt.Errorf("%s: subscriber: %w", where, err)
 	}
-	pub := amqpbroker.NewPublisher(pubConn, cfg.AMQP.PublishChannels)
+	pub := amqpbroker.NewPublisher(pubConn, topology, cfg.AMQP.PublishChannels)
 	closeAll := func() {
 		for _, c := range []interface{ Close() error }{sub, pub, pubConn, subConn} {
 			if err := c.Close(); err != nil {

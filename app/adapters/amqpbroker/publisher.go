@@ -24,6 +24,7 @@ const confirmTimeout = 30 * time.Second
 // (watermill-amqp's publisher waits for each confirm before the next publish.)
 type Publisher struct {
 	conn      *wamqp.ConnectionWrapper
+	topology  *Topology
 	marshaler Marshaler
 	slots     []*channelSlot
 	next      atomic.Uint64
@@ -34,9 +35,11 @@ type channelSlot struct {
 	ch *amqp.Channel
 }
 
-// NewPublisher returns a publisher with channels channels on conn.
-func NewPublisher(conn *wamqp.ConnectionWrapper, channels int) *Publisher {
-	p := &Publisher{conn: conn, slots: make([]*channelSlot, channels)}
+// NewPublisher returns a publisher with channels channels on conn. Each channel it opens
+// first declares the exchanges of topology, so publishing never depends on a consumer
+// having declared them (a publish to a missing exchange closes the channel).
+func NewPublisher(conn *wamqp.ConnectionWrapper, topology *Topology, channels int) *Publisher {
+	p := &Publisher{conn: conn, topology: topology, slots: make([]*channelSlot, channels)}
 	for i := range p.slots {
 		p.slots[i] = &channelSlot{}
 	}
@@ -60,6 +63,10 @@ func (p *Publisher) channel() (*amqp.Channel, error) {
 	ch, err := p.conn.Connection().Channel()
 	if err != nil {
 		return nil, fmt.Errorf("open channel: %w", err)
+	}
+	if err := p.topology.Declare(ch); err != nil {
+		_ = ch.Close()
+		return nil, fmt.Errorf("declare topology: %w", err)
 	}
 	if err := ch.Confirm(false); err != nil {
 		_ = ch.Close()
