@@ -5,7 +5,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build test test-short test-race generate wire-check lint fmt
+.PHONY: run build test test-short test-race bench bench-quick generate wire-check lint fmt
 
 run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 127.0.0.1:8080
 	$(GO) run . run
@@ -21,6 +21,12 @@ test-short: ## unit tests only: no servers, no binary
 
 test-race: ## every test under the race detector
 	bash tests/services.sh $(GO) test -count=1 -race $(PKGS)
+
+bench: ## every benchmark, 3 runs each, against its own RabbitMQ and Redis; writes docs/BENCHMARKS.md, docs/benchmarks.json and plots
+	bash tests/services.sh $(GO) run ./tests/benchreport -count 3 -docs docs
+
+bench-quick: ## the same benchmarks at small sizes (CI smoke, under 3 minutes); prints the table
+	bash tests/services.sh $(GO) run ./tests/benchreport -quick -count 3 -json "$${TMPDIR:-/tmp}/orderflow-bench-quick.json"
 
 generate: ## rebuild wire_gen.go files
 	$(GO) tool wire ./ ./tests

@@ -94,7 +94,7 @@ func BenchmarkSagaAMQP(b *testing.B) {
 
 		next := orders
 		for _, load := range []int{25, 50, 75} {
-			p50, p95, p99 := openLoop(b, w, conn, rate*float64(load)/100, time.Duration(sized(3, 10))*time.Second, &next)
+			p50, p95, p99 := openLoop(b, w, conn, rate*float64(load)/100, time.Duration(sized(2, 10))*time.Second, &next)
 			b.ReportMetric(p50, fmt.Sprintf("p50-ms@%d%%", load))
 			b.ReportMetric(p95, fmt.Sprintf("p95-ms@%d%%", load))
 			b.ReportMetric(p99, fmt.Sprintf("p99-ms@%d%%", load))
@@ -330,7 +330,7 @@ func BenchmarkDedup(b *testing.B) {
 // 4 consumers per handler in one worker, and with 1 and 2 worker processes of one
 // consumer each.
 func BenchmarkScaleOut(b *testing.B) {
-	orders := sized(200, 1000)
+	orders := sized(100, 1000)
 	for _, consumers := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("consumers-%d", consumers), func(b *testing.B) {
 			for range b.N {
@@ -410,7 +410,7 @@ handlers:
 		require.NoError(b, first.Cmd.Process.Signal(os.Interrupt))
 		require.NoError(b, first.Wait(b, 30*time.Second))
 
-		orders := sized(10000, 100000)
+		orders := sized(5000, 100000)
 		conn, err := amqp.Dial(url)
 		require.NoError(b, err)
 		defer conn.Close()
