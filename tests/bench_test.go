@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +35,14 @@ func benchConfig() *configs.Config {
 	cfg.Inventory.Seed = map[string]int64{"SKU-BENCH": 1 << 40}
 	return cfg
 }
+
+// benchWorkerYAML is benchConfig for worker processes.
+const benchWorkerYAML = `inventory:
+  seed: {SKU-BENCH: 1000000000}
+handlers:
+  payment-capture:
+    throttle: {per_second: 0, burst: 1}
+`
 
 // withChain returns the handler table with every chain replaced.
 func withChain(chain middleware.Chain) []handlers.Definition {
@@ -346,23 +353,7 @@ func BenchmarkScaleOut(b *testing.B) {
 		b.Run(fmt.Sprintf("workers-%d", workers), func(b *testing.B) {
 			for range b.N {
 				url := AMQPURL(b)
-				config := filepath.Join(b.TempDir(), "scale.yaml")
-				require.NoError(b, os.WriteFile(config, []byte(`broker: amqp
-store: redis
-amqp:
-  url: `+url+`
-redis:
-  url: `+RedisURL(b)+`
-payment:
-  latency: 10ms
-inventory:
-  seed: {SKU-BENCH: 1000000000}
-handler_defaults:
-  consumers: 1
-handlers:
-  payment-capture:
-    throttle: {per_second: 0, burst: 1}
-`), 0o600))
+				config := writeWorkerConfig(b, url, RedisURL(b), "", benchWorkerYAML+"payment:\n  latency: 10ms\nhandler_defaults:\n  consumers: 1\n")
 				for range workers {
 					StartBinary(b, "ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_CONFIG="+config)
 				}
@@ -392,19 +383,7 @@ func drive(b *testing.B, url string, tap Tap, orders int) float64 {
 func BenchmarkBackpressure(b *testing.B) {
 	for range b.N {
 		url := AMQPURL(b)
-		config := filepath.Join(b.TempDir(), "drain.yaml")
-		require.NoError(b, os.WriteFile(config, []byte(`broker: amqp
-store: redis
-amqp:
-  url: `+url+`
-redis:
-  url: `+RedisURL(b)+`
-inventory:
-  seed: {SKU-BENCH: 1000000000}
-handlers:
-  payment-capture:
-    throttle: {per_second: 0, burst: 1}
-`), 0o600))
+		config := writeWorkerConfig(b, url, RedisURL(b), "", benchWorkerYAML)
 		// A first worker declares the topology, then leaves.
 		first := StartBinary(b, "ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_CONFIG="+config)
 		require.NoError(b, first.Cmd.Process.Signal(os.Interrupt))

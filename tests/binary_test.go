@@ -92,14 +92,7 @@ func TestBinary_redis_store_keeps_stock_across_a_restart(t *testing.T) {
 		OrderID string `json:"order_id"`
 	}
 	r.JSON(t, &placed)
-	Eventually(t, 10*time.Second, func() string {
-		var v OrderView
-		c.Must(t, http.MethodGet, "/orders/"+placed.OrderID, nil).JSON(t, &v)
-		if v.Status != "confirmed" {
-			return "order is " + v.Status
-		}
-		return ""
-	})
+	awaitStatus(t, c, placed.OrderID, "confirmed", 10*time.Second)
 	assert.Equal(t, StockView{SKU: "SKU-RED", Available: 98}, stock(t, c, "SKU-RED"))
 	require.NoError(t, first.Cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, first.Wait(t, 20*time.Second))

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,15 +89,7 @@ func TestChaos_3_workers_5000_orders_kills_and_restarts(t *testing.T) {
 	}
 	rabbit := StartRabbitMQ(t)
 	redisServer := StartRedis(t)
-	config := filepath.Join(t.TempDir(), "chaos.yaml")
-	require.NoError(t, os.WriteFile(config, []byte(`broker: amqp
-store: redis
-shutdown_timeout: 5s
-amqp:
-  url: `+rabbit.URL+`
-  retry_delays: [200ms, 1s, 3s]
-redis:
-  url: `+redisServer.URL()+`
+	config := writeWorkerConfig(t, rabbit.URL, redisServer.URL(), "  retry_delays: [200ms, 1s, 3s]\n", `shutdown_timeout: 5s
 dedup:
   lease: 5s
 handler_defaults:
@@ -107,7 +97,7 @@ handler_defaults:
   consumers: 4
   retry: {max_attempts: 5, initial_interval: 10ms, max_interval: 200ms, max_elapsed: 2s, jitter: 0.5}
   throttle: {per_second: 0, burst: 1}
-`), 0o600))
+`)
 	f := &fleet{t: t, env: []string{"ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_CONFIG=" + config}}
 	for range 3 {
 		require.NoError(t, f.launch())

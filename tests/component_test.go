@@ -30,14 +30,7 @@ func component300(t *testing.T, env Env) {
 	require.Len(t, placed, 300)
 	out := AwaitTerminal(t, c, plan, placed, 60*time.Second)
 
-	captures := map[string]int{}
-	for _, charge := range w.Payments.Ledger() {
-		if charge.Captured {
-			captures[charge.Key]++
-			assert.Equal(t, 1, charge.Calls, "the provider was asked once for %s", charge.Key)
-		}
-	}
-	CheckInvariants(t, c, plan, placed, out, captures)
+	CheckInvariants(t, c, plan, placed, out, ledgerCaptures(t, w, true))
 
 	t.Logf("outcomes: %v", out.Counts)
 	assert.Positive(t, out.Counts["confirmed"], "the plan confirms some orders")

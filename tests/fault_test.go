@@ -46,13 +46,7 @@ func TestFaults_1000_orders_with_failures_panics_and_duplicates(t *testing.T) {
 	require.Len(t, placed, 1000)
 	out := AwaitTerminal(t, c, plan, placed, 3*time.Minute)
 
-	captures := map[string]int{}
-	for _, charge := range w.Payments.Ledger() {
-		if charge.Captured {
-			captures[charge.Key]++
-		}
-	}
-	CheckInvariants(t, c, plan, placed, out, captures)
+	CheckInvariants(t, c, plan, placed, out, ledgerCaptures(t, w, false))
 
 	poisoned := broker.Retained(handlers.PoisonTopic)
 	var got []string

@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/inproc"
@@ -186,4 +189,49 @@ func mustDuration(t testing.TB, s string) time.Duration {
 	d, err := time.ParseDuration(s)
 	require.NoError(t, err)
 	return d
+}
+
+// writeWorkerConfig writes a config file for worker processes on the RabbitMQ at amqpURL
+// and the Redis at redisURL, with amqpExtra (indented keys) in the amqp block and extra
+// YAML after, and returns its path.
+func writeWorkerConfig(t testing.TB, amqpURL, redisURL, amqpExtra, extra string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "orderflow.yaml")
+	yaml := "broker: amqp\nstore: redis\namqp:\n  url: " + amqpURL + "\n" + amqpExtra + "redis:\n  url: " + redisURL + "\n" + extra
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+	return path
+}
+
+// awaitStatus waits until the order has status and returns what the API shows of it.
+func awaitStatus(t testing.TB, c *Client, id, status string, timeout time.Duration) OrderView {
+	t.Helper()
+	var v OrderView
+	Eventually(t, timeout, func() string {
+		r := c.Must(t, http.MethodGet, "/orders/"+id, nil)
+		if r.Status != http.StatusOK {
+			return id + " not recorded yet"
+		}
+		r.JSON(t, &v)
+		if v.Status != status {
+			return id + " is " + v.Status
+		}
+		return ""
+	})
+	return v
+}
+
+// ledgerCaptures counts the captures the simulated provider holds per order; with
+// onceEach, it also checks that the provider was asked once per order.
+func ledgerCaptures(t testing.TB, w *TestWorker, onceEach bool) map[string]int {
+	t.Helper()
+	captures := map[string]int{}
+	for _, charge := range w.Payments.Ledger() {
+		if charge.Captured {
+			captures[charge.Key]++
+			if onceEach {
+				assert.Equal(t, 1, charge.Calls, "the provider was asked once for %s", charge.Key)
+			}
+		}
+	}
+	return captures
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,18 +85,7 @@ func TestHTTP_place_and_read_an_order(t *testing.T) {
 	assert.Equal(t, "pending", placed.Status)
 	assert.NoError(t, domain.CheckIdentifier(placed.OrderID))
 
-	var view OrderView
-	Eventually(t, 5e9, func() string {
-		r := c.Must(t, http.MethodGet, "/orders/"+placed.OrderID, nil)
-		if r.Status != http.StatusOK {
-			return "not found yet"
-		}
-		r.JSON(t, &view)
-		if view.Status != "confirmed" {
-			return "status " + view.Status
-		}
-		return ""
-	})
+	view := awaitStatus(t, c, placed.OrderID, "confirmed", 5*time.Second)
 	assert.Equal(t, placed.OrderID, view.OrderID)
 	assert.Empty(t, view.Reason)
 	assert.False(t, view.UpdatedAt.IsZero())

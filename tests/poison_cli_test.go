@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,26 +19,15 @@ import (
 func TestPoisonCLI_list_replay_purge(t *testing.T) {
 	t.Parallel()
 	amqpURL, redisURL := AMQPURL(t), RedisURL(t)
-	dir := t.TempDir()
-	writeConfig := func(name, extra string) string {
-		path := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(path, []byte(`broker: amqp
-store: redis
-amqp:
-  url: `+amqpURL+`
-  retry_delays: [50ms, 100ms]
-redis:
-  url: `+redisURL+`
-handler_defaults:
+	const common = `handler_defaults:
   timeout: 2s
   consumers: 2
   retry: {max_attempts: 2, initial_interval: 1ms, max_interval: 5ms, max_elapsed: 200ms, jitter: 0.1}
   throttle: {per_second: 0, burst: 1}
-`+extra), 0o600))
-		return path
-	}
-	broken := writeConfig("broken.yaml", "payment:\n  transient_failure_rate: 0.999\n")
-	fixed := writeConfig("fixed.yaml", "")
+`
+	const delays = "  retry_delays: [50ms, 100ms]\n"
+	broken := writeWorkerConfig(t, amqpURL, redisURL, delays, common+"payment:\n  transient_failure_rate: 0.999\n")
+	fixed := writeWorkerConfig(t, amqpURL, redisURL, delays, common)
 	env := []string{"ORDERFLOW_HTTP_ADDR=127.0.0.1:0"}
 
 	first := StartBinary(t, append(env, "ORDERFLOW_CONFIG="+broken)...)
@@ -90,14 +78,7 @@ handler_defaults:
 	out = poisonCLI(t, fixed, "replay", "--all")
 	assert.Contains(t, out, "2 replayed")
 	for _, id := range ids {
-		Eventually(t, 20*time.Second, func() string {
-			var v OrderView
-			c.Must(t, http.MethodGet, "/orders/"+id, nil).JSON(t, &v)
-			if v.Status != "confirmed" {
-				return id + " is " + v.Status
-			}
-			return ""
-		})
+		awaitStatus(t, c, id, "confirmed", 20*time.Second)
 	}
 	assert.Empty(t, poisonList(t, fixed))
 	assert.Equal(t, StockView{SKU: "SKU-RED", Available: 94}, stock(t, c, "SKU-RED"))

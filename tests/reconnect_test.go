@@ -65,16 +65,5 @@ func placeAndConfirm(t *testing.T, c *Client) {
 		return ""
 	})
 	require.NotEmpty(t, id)
-	Eventually(t, 30*time.Second, func() string {
-		var v OrderView
-		r := c.Must(t, http.MethodGet, "/orders/"+id, nil)
-		if r.Status != http.StatusOK {
-			return "order not recorded yet"
-		}
-		r.JSON(t, &v)
-		if v.Status != "confirmed" {
-			return "order is " + v.Status
-		}
-		return ""
-	})
+	awaitStatus(t, c, id, "confirmed", 30*time.Second)
 }

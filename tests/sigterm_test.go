@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -20,18 +18,7 @@ func TestAMQP_sigterm_during_load(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs worker processes")
 	}
-	config := filepath.Join(t.TempDir(), "two.yaml")
-	require.NoError(t, os.WriteFile(config, []byte(`broker: amqp
-store: redis
-shutdown_timeout: 5s
-amqp:
-  url: `+AMQPURL(t)+`
-  retry_delays: [200ms, 1s]
-redis:
-  url: `+RedisURL(t)+`
-payment:
-  latency: 20ms
-`), 0o600))
+	config := writeWorkerConfig(t, AMQPURL(t), RedisURL(t), "  retry_delays: [200ms, 1s]\n", "shutdown_timeout: 5s\npayment:\n  latency: 20ms\n")
 	f := &fleet{t: t, env: []string{"ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_CONFIG=" + config}}
 	require.NoError(t, f.launch())
 	require.NoError(t, f.launch())

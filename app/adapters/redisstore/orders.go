@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,56 +58,47 @@ func decodeOrder(data []byte) (*order.Order, error) {
 	return order.FromSnapshot(snap)
 }
 
-// errRefused stops a transaction whose change, not Redis, failed.
-var errRefused = errors.New("change refused")
+// casScript writes ARGV[2] only if the key still holds ARGV[1]: an optimistic update in
+// one round trip, where WATCH, GET, MULTI/EXEC and UNWATCH take four.
+var casScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1`)
 
-// Update implements order.Repository with an optimistic transaction: WATCH the key, apply
-// change in Go (the state machine lives in domain/), and write only if nobody else did.
+// Update implements order.Repository optimistically: read the order, apply change in Go
+// (the state machine lives in domain/), and write it only if nobody wrote in between;
+// else read again. Two round trips without contention.
 func (s *Orders) Update(ctx context.Context, id order.ID, change func(*order.Order) error) (*order.Order, error) {
 	key := orderKey(id)
-	var (
-		updated   *order.Order
-		refusedBy error
-	)
-	txf := func(tx *redis.Tx) error {
-		data, err := tx.Get(ctx, key).Bytes()
+	for range maxUpdateTries {
+		data, err := s.client.Get(ctx, key).Bytes()
 		if errors.Is(err, redis.Nil) {
-			refusedBy = order.ErrNotFound
-			return errRefused
+			return nil, order.ErrNotFound
 		}
 		if err != nil {
-			return err
+			return nil, wrap("get order "+string(id), err)
 		}
 		o, err := decodeOrder(data)
-		if err == nil {
-			err = change(o)
-		}
 		if err != nil {
-			refusedBy = err
-			return errRefused
+			return nil, err
+		}
+		if err := change(o); err != nil {
+			return nil, err
 		}
 		next, err := json.Marshal(o.Snapshot())
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("encode order %s: %w", id, err)
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			p.Set(ctx, key, next, 0)
-			return nil
-		})
-		updated = o
-		return err
-	}
-	for range maxUpdateTries {
-		err := s.client.Watch(ctx, txf, key)
-		switch {
-		case err == nil:
-			return updated, nil
-		case errors.Is(err, errRefused):
-			return nil, refusedBy
-		case errors.Is(err, redis.TxFailedErr):
-			continue
+		if bytes.Equal(next, data) {
+			return o, nil // a repeated transition: nothing to write
 		}
-		return nil, wrap("update order "+string(id), err)
+		written, err := casScript.Run(ctx, s.client, []string{key}, data, next).Int()
+		if err != nil {
+			return nil, wrap("update order "+string(id), err)
+		}
+		if written == 1 {
+			return o, nil
+		}
 	}
 	return nil, fmt.Errorf("update order %s: gave up after %d conflicting writes", id, maxUpdateTries)
 }
