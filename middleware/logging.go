@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -10,11 +11,25 @@ import (
 
 type loggerKey struct{}
 
+// messageLogger builds the logger of a message on first use: most messages log nothing,
+// and slog's With formats its attributes up front.
+type messageLogger struct {
+	once   sync.Once
+	base   *slog.Logger
+	attrs  []any
+	logger *slog.Logger
+}
+
+func (m *messageLogger) get() *slog.Logger {
+	m.once.Do(func() { m.logger = m.base.With(m.attrs...) })
+	return m.logger
+}
+
 // LoggerFrom returns the logger of the message being handled, which names the handler,
 // the message id, and the correlation and causation ids on every line; else fallback.
 func LoggerFrom(ctx context.Context, fallback *slog.Logger) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok {
-		return l
+	if l, ok := ctx.Value(loggerKey{}).(*messageLogger); ok {
+		return l.get()
 	}
 	if fallback == nil {
 		return slog.Default()
@@ -31,23 +46,26 @@ type Logging struct {
 
 // Middleware returns the logging middleware.
 func (l Logging) Middleware(h message.HandlerFunc) message.HandlerFunc {
+	debug := l.Logger.Enabled(context.Background(), slog.LevelDebug)
 	return func(msg *message.Message) ([]*message.Message, error) {
-		logger := l.Logger.With(
+		logger := &messageLogger{base: l.Logger, attrs: []any{
 			"handler", message.HandlerNameFromCtx(msg.Context()),
 			"message_id", msg.UUID,
 			"event", msg.Metadata.Get(EventNameKey),
 			"correlation_id", msg.Metadata.Get(CorrelationIDKey),
 			"causation_id", msg.Metadata.Get(CausationIDKey),
-		)
+		}}
 		ctx := context.WithValue(msg.Context(), loggerKey{}, logger)
 		msg.SetContext(ctx)
 		start := time.Now()
 		produced, err := h(msg)
 		if err != nil {
-			logger.WarnContext(ctx, "message failed", "error", err.Error(), "duration", time.Since(start))
+			logger.get().WarnContext(ctx, "message failed", "error", err.Error(), "duration", time.Since(start))
 			return produced, err
 		}
-		logger.DebugContext(ctx, "message handled", "duration", time.Since(start))
+		if debug {
+			logger.get().DebugContext(ctx, "message handled", "duration", time.Since(start))
+		}
 		return produced, nil
 	}
 }

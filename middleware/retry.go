@@ -3,18 +3,20 @@ package middleware
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
+
 	"github.com/ThreeDotsLabs/watermill/message"
-	wmmiddleware "github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/orderflow/orderflow/domain"
 )
 
 // Retry retries transient errors in process with exponential backoff and jitter.
 // Permanent errors (domain.IsPermanent) are returned at once. Every zero field takes its
-// default, unlike Watermill's Retry, where a zero MaxRetries means no retry at all.
+// default, unlike Watermill's Retry, where a zero MaxRetries means no retry at all. The
+// first attempt costs nothing beyond the call: the backoff is built only after a failure
+// (Watermill's Retry builds it for every message).
 type Retry struct {
 	// MaxAttempts counts the first call too. Default 5.
 	MaxAttempts int
@@ -68,39 +70,46 @@ func AttemptsOf(err error) int {
 	return 1
 }
 
-type attemptsKey struct{}
+func retryable(err error) bool {
+	return !domain.IsPermanent(err) && !errors.Is(err, context.Canceled)
+}
 
 // Middleware returns the retrying middleware; its errors are *AttemptsError.
 func (r Retry) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	r.setDefaults()
-	counted := func(msg *message.Message) ([]*message.Message, error) {
-		if n, ok := msg.Context().Value(attemptsKey{}).(*atomic.Int64); ok {
-			n.Add(1)
-		}
-		return h(msg)
-	}
-	retried := wmmiddleware.Retry{
-		MaxRetries:          r.MaxAttempts - 1,
-		InitialInterval:     r.InitialInterval,
-		MaxInterval:         r.MaxInterval,
-		Multiplier:          2,
-		MaxElapsedTime:      r.MaxElapsed,
-		RandomizationFactor: r.Jitter,
-		ShouldRetry: func(p wmmiddleware.RetryParams) bool {
-			return !domain.IsPermanent(p.Err) && !errors.Is(p.Err, context.Canceled)
-		},
+	return func(msg *message.Message) ([]*message.Message, error) {
 		// A Timeout inside leaves its expired context on the message; each attempt
 		// starts again from the context the message came with.
-		ResetContextOnRetry: true,
-	}.Middleware(counted)
-
-	return func(msg *message.Message) ([]*message.Message, error) {
-		attempts := &atomic.Int64{}
-		msg.SetContext(context.WithValue(msg.Context(), attemptsKey{}, attempts))
-		produced, err := retried(msg)
-		if err != nil {
-			return produced, &AttemptsError{Attempts: int(attempts.Load()), Err: err}
+		ctx := msg.Context()
+		produced, err := h(msg)
+		if err == nil {
+			return produced, nil
 		}
-		return produced, nil
+		attempts := 1
+		if retryable(err) {
+			b := backoff.NewExponentialBackOff()
+			b.InitialInterval, b.MaxInterval, b.Multiplier, b.RandomizationFactor = r.InitialInterval, r.MaxInterval, 2, r.Jitter
+			start := time.Now()
+			for attempts < r.MaxAttempts {
+				delay := b.NextBackOff()
+				if time.Since(start)+delay > r.MaxElapsed {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					return produced, &AttemptsError{Attempts: attempts, Err: errors.Join(err, ctx.Err())}
+				case <-time.After(delay):
+				}
+				msg.SetContext(ctx)
+				attempts++
+				if produced, err = h(msg); err == nil {
+					return produced, nil
+				}
+				if !retryable(err) {
+					break
+				}
+			}
+		}
+		return produced, &AttemptsError{Attempts: attempts, Err: err}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/google/wire"
@@ -83,7 +82,7 @@ func ProvideTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 // publish, as RabbitMQ advises (its flow control blocks publishing connections), both
 // re-established by watermill-amqp with backoff when lost.
 func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func(), error) {
-	wlogger := watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+	wlogger := watermillLogger(logger, true)
 	connCfg := wamqp.ConnectionConfig{
 		AmqpURI: cfg.AMQP.URL,
 		Reconnect: &wamqp.ReconnectConfig{
@@ -143,7 +142,9 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 
 // NewInprocBroker returns the in-process broker, which keeps the poison queue in memory.
 func NewInprocBroker(logger *slog.Logger) (*inproc.Broker, func()) {
-	broker := inproc.New(logger, handlers.PoisonTopic)
+	// GoChannel logs every message to a topic nobody consumes (notification.sent) at
+	// info; that is routine here.
+	broker := inproc.New(watermillLogger(logger, true), handlers.PoisonTopic)
 	return broker, func() {
 		if err := broker.Close(); err != nil {
 			logger.Error("close in-process broker", "error", err)

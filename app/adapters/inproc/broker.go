@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -29,12 +28,9 @@ type Broker struct {
 
 // New returns a broker. Messages published to a topic in retain are also kept in memory
 // (Retained), so that topics with no consumer, such as the poison queue, lose nothing.
-func New(logger *slog.Logger, retain ...string) *Broker {
+func New(logger watermill.LoggerAdapter, retain ...string) *Broker {
 	b := &Broker{
-		// GoChannel logs every message to a topic nobody consumes (notification.sent) at
-		// info; that is routine here, so its info becomes debug.
-		pubsub: gochannel.NewGoChannel(gochannel.Config{}, watermill.NewSlogLoggerWithLevelMapping(
-			logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})),
+		pubsub:   gochannel.NewGoChannel(gochannel.Config{}, logger),
 		bindings: map[string][]string{},
 		retained: map[string][]*message.Message{},
 	}

@@ -27,6 +27,11 @@ type Config struct {
 	Seed uint64
 }
 
+// LedgerSize is how many charges the provider remembers, for idempotency and for tests;
+// older ones are forgotten so a long-running worker's memory stays flat. A real provider
+// keeps its idempotency keys on its side, for about a day.
+const LedgerSize = 20000
+
 // Provider is the simulated provider. Its ledger lets tests count captures.
 type Provider struct {
 	cfg Config
@@ -34,6 +39,8 @@ type Provider struct {
 	mu     sync.Mutex
 	rnd    *rand.Rand
 	ledger map[string]Charge
+	keys   []string // a ring of the ledger's keys
+	oldest int      // where the ring's oldest key is, once it is full
 }
 
 // Charge is one entry of the provider's ledger.
@@ -83,6 +90,13 @@ func (p *Provider) Charge(ctx context.Context, key string, amount money.Cents, c
 		c.PaymentID = fmt.Sprintf("pay-%s-%s", currency, key)
 	}
 	p.ledger[key] = c
+	if len(p.keys) < LedgerSize {
+		p.keys = append(p.keys, key)
+	} else {
+		delete(p.ledger, p.keys[p.oldest])
+		p.keys[p.oldest] = key
+		p.oldest = (p.oldest + 1) % LedgerSize
+	}
 	return result(c)
 }
 
