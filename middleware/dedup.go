@@ -93,7 +93,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		ctx := msg.Context()
-		logger := LoggerFrom(ctx, d.Logger)
+		logger := func() *slog.Logger { return LoggerFrom(ctx, d.Logger) }
 		handler := message.HandlerNameFromCtx(ctx)
 		key := DedupKey(handler, msg)
 		token := uuid.NewString()
@@ -101,14 +101,14 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		result, err := d.Store.Claim(ctx, key, token, d.Lease)
 		if err != nil {
 			if d.FailOpen {
-				logger.WarnContext(ctx, "dedup store unavailable; handling without dedup", "error", err.Error())
+				logger().WarnContext(ctx, "dedup store unavailable; handling without dedup", "error", err.Error())
 				return h(msg)
 			}
 			return nil, domain.Unavailable("dedup claim", err)
 		}
 		switch result {
 		case Done:
-			logger.DebugContext(ctx, "duplicate dropped")
+			logger().DebugContext(ctx, "duplicate dropped")
 			if d.OnDuplicate != nil {
 				d.OnDuplicate(handler)
 			}
@@ -129,7 +129,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if handlerErr != nil {
 			if err := d.Store.Release(storeCtx, key, token); err != nil {
 				// The claim then ends with its lease, and the retry waits for that.
-				logger.WarnContext(ctx, "dedup release failed", "error", err.Error())
+				logger().WarnContext(ctx, "dedup release failed", "error", err.Error())
 			}
 			return produced, handlerErr
 		}
@@ -140,9 +140,9 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			// safe (every effect is idempotent), losing it is not.
 			return produced, domain.Unavailable("dedup commit", err)
 		case err != nil:
-			logger.WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())
+			logger().WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())
 		case !committed:
-			logger.WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
+			logger().WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
 		}
 		return produced, nil
 	}
