@@ -14,9 +14,6 @@ const (
 	NotificationSend = "notification-send"
 )
 
-// Exchange is the durable topic exchange every event is published to.
-const Exchange = "orderflow.events"
-
 // PoisonTopic is the durable queue that holds messages no handler could process.
 const PoisonTopic = "orderflow.poison"
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -32,6 +33,12 @@ func TestStandard_chain_order(t *testing.T) {
 		names[def.Name] = true
 		assert.Equal(t, handlers.Standard, def.Chain, def.Name)
 	}
+}
+
+func TestNames_agree_across_transports(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, handlers.PoisonTopic, amqpbroker.PoisonQueueName, "Poison publishes to the topic the AMQP topology names")
+	assert.Equal(t, "orderflow.payment-capture", handlers.QueueName(handlers.PaymentCapture))
 }
 
 // TestRouter_first_added_middleware_is_outermost pins the Watermill behaviour the table

@@ -46,9 +46,6 @@ func (w *Worker) Addr() net.Addr {
 	return w.addr
 }
 
-// Router returns the router, for readiness checks and tests.
-func (w *Worker) Router() *message.Router { return w.router }
-
 // Run seeds the stock, starts the router and the HTTP API, and blocks until ctx ends.
 // Then it stops taking requests and messages, lets those in flight finish within the
 // shutdown timeout, and returns nil after a clean stop.

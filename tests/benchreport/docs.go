@@ -58,7 +58,7 @@ const limits = `## What limits each figure
   two cores are busy with JSON, the handlers and the chains; the chain costs what the
   ratio says per message, mostly dedup and logging.
 - **Saga on RabbitMQ + Redis**: every order is four consumes and five confirmed, persistent
-  publishes, as in the raw ceiling, plus about 25 Redis round trips (dedup claim and
+  publishes, as in the raw ceiling, plus about 22 Redis round trips (dedup claim and
   commit per handler, the stores); broker, Redis and worker share the same two cores.
 - **Publish path**: confirms are pipelined: many publishes share a few confirm-mode
   channels, each waiting only for its own confirm (watermill-amqp's publisher waits for
