@@ -59,7 +59,12 @@ const limits = `## What limits each figure
   ratio says per message, mostly dedup and logging.
 - **Saga on RabbitMQ + Redis**: every order is four consumes and five confirmed, persistent
   publishes, as in the raw ceiling, plus about 22 Redis round trips (dedup claim and
-  commit per handler, the stores); broker, Redis and worker share the same two cores.
+  commit per handler, the stores) and the JSON and chains in the worker; RabbitMQ, Redis
+  and the worker share the same two cores, so each of them slows the others. The ceiling
+  does none of the Redis work, which is where the gap to 0.6× is: halving the round trips
+  (committing the dedup mark in the same script as the store write) is the next step.
+  The latency at 50% swings from run to run (p99 from 16 ms to 250 ms here): a run whose
+  saturation figure came out high sets a load near the real limit, and queues form.
 - **Publish path**: confirms are pipelined: many publishes share a few confirm-mode
   channels, each waiting only for its own confirm (watermill-amqp's publisher waits for
   each confirm before the next publish). What is left is the broker's fsync batching and
