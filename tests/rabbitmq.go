@@ -78,15 +78,20 @@ func StartRabbitMQ(t testing.TB) *RabbitServer {
 	return s
 }
 
+// freePorts returns n ports nothing listens on, below the range the kernel hands out to
+// outgoing connections (from 32768 on Linux), so none is taken before the broker binds it.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var listeners []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
+	for len(ports) < n {
+		port := 10000 + rand.IntN(22000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	for _, l := range listeners {
 		_ = l.Close()

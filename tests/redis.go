@@ -79,11 +79,7 @@ func StartRedis(t testing.TB) *RedisServer {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		requireServer(t, "redis-server")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	s := &RedisServer{Addr: addr, dir: t.TempDir()}
+	s := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0]), dir: t.TempDir()}
 	s.Start(t)
 	t.Cleanup(func() { s.Stop(t) })
 	return s

@@ -57,11 +57,13 @@ ensure_installed() {
 	command -v "$2" >/dev/null 2>&1
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on.
+# free_port: a TCP port on 127.0.0.1 that nothing listens on, below the range the
+# kernel hands out to outgoing connections, so that none takes it before we bind it.
 free_port() {
-	local port
+	local port low
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 	while :; do
-		port=$((20000 + RANDOM % 20000))
+		port=$((10000 + RANDOM % (low - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 			echo "$port"
 			return
@@ -156,7 +158,13 @@ start_rabbitmq() {
 	if ! wait_for 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$amqp" ||
 		! (. "$dir/env"; wait_for 30 /usr/lib/rabbitmq/bin/rabbitmq-diagnostics -q check_running); then
 		tail -20 "$dir/log/server.out" >&2 || true
-		pids+=("$wrapper")
+		kill -KILL "$wrapper" 2>/dev/null || true
+		[ -f "$dir/rabbitmq.pid" ] && kill -KILL "$(cat "$dir/rabbitmq.pid")" 2>/dev/null || true
+		if [ "$attempt" -lt 3 ]; then
+			log "rabbitmq did not start (attempt $attempt); trying again with other ports"
+			rm -rf "$dir"
+			return 1
+		fi
 		unavailable rabbitmq "rabbitmq-server did not start"
 		return
 	fi
@@ -170,7 +178,11 @@ start_rabbitmq() {
 }
 
 start_redis
-start_rabbitmq
+# A port taken between our check and the broker's bind fails its start: try afresh.
+for attempt in 1 2 3; do
+	[ -n "${ORDERFLOW_TEST_AMQP_URL:-}" ] && break
+	start_rabbitmq || true
+done
 
 set +e
 "$@"
