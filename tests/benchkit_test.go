@@ -74,10 +74,12 @@ func countFrom(ch <-chan *message.Message, key func(*message.Message) string) *c
 func (c *counter) wait(b testing.TB, n int, timeout time.Duration) {
 	b.Helper()
 	deadline := time.Now().Add(timeout)
-	go func() {
-		time.Sleep(timeout)
+	wake := time.AfterFunc(timeout, func() {
+		c.mu.Lock()
 		c.cond.Broadcast()
-	}()
+		c.mu.Unlock()
+	})
+	defer wake.Stop()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.n < n {

@@ -189,9 +189,11 @@ func (o *Order) HasPassed(s Status) bool {
 	if o.status == Cancelled || s == Cancelled {
 		return o.status == s
 	}
-	rank := map[Status]int{Pending: 0, Reserved: 1, Paid: 2, Confirmed: 3}
-	return rank[o.status] >= rank[s]
+	return happyPathRank[o.status] >= happyPathRank[s]
 }
+
+// happyPathRank orders the statuses an order passes through when nothing goes wrong.
+var happyPathRank = map[Status]int{Pending: 0, Reserved: 1, Paid: 2, Confirmed: 3}
 
 // Snapshot is an order's state as stores keep it.
 type Snapshot struct {
