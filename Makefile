@@ -22,11 +22,18 @@ test-short: ## unit tests only: no servers, no binary
 test-race: ## every test under the race detector
 	bash tests/services.sh $(GO) test -count=1 -race $(PKGS)
 
+# tests/benchreport is a module of its own (gonum/plot and x/perf stay out of this go.mod).
+# It is built there but run from here: it runs `go test ./tests/` and writes -docs/-json
+# relative to the working directory, which must be the repository root.
+BENCHREPORT := .tmp/benchreport
+
 bench: ## every benchmark, 3 runs each, against its own RabbitMQ and Redis; writes docs/BENCHMARKS.md, docs/benchmarks.json and plots
-	bash tests/services.sh $(GO) run ./tests/benchreport -count 3 -docs docs
+	$(GO) -C tests/benchreport build -o "$(CURDIR)/$(BENCHREPORT)" .
+	bash tests/services.sh $(BENCHREPORT) -count 3 -docs docs
 
 bench-quick: ## the same benchmarks at small sizes (CI smoke, under 3 minutes); prints the table
-	bash tests/services.sh $(GO) run ./tests/benchreport -quick -count 3 -json "$${TMPDIR:-/tmp}/orderflow-bench-quick.json"
+	$(GO) -C tests/benchreport build -o "$(CURDIR)/$(BENCHREPORT)" .
+	bash tests/services.sh $(BENCHREPORT) -quick -count 3 -json "$${TMPDIR:-/tmp}/orderflow-bench-quick.json"
 
 generate: ## rebuild wire_gen.go files
 	$(GO) tool wire ./ ./tests
@@ -40,6 +47,8 @@ lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
+	$(GO) -C tests/benchreport vet ./...
+	sc=$$($(GO) tool -n staticcheck) && cd tests/benchreport && "$$sc" ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
