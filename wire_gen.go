@@ -41,10 +41,10 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
 	publisher := transport.Publisher
 	handlersPublisher := handlers.NewPublisher(publisher)
-	clock := worker.ProvideClock()
+	clock := worker.NewClock()
 	application := app.New(stores, paymentProvider, handlersPublisher, clock)
 	v := handlers.Table()
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v, clock)
 	if err != nil {
 		cleanup2()
 		cleanup()

@@ -66,6 +66,9 @@ type HandlerOverride struct {
 	Consumers *int           `yaml:"consumers"`
 	Retry     *Retry         `yaml:"retry"`
 	Throttle  *Throttle      `yaml:"throttle"`
+	// Settings are the handler's own, decoded into the struct its row declares (see
+	// DecodeSettings); the handler checks them at start-up.
+	Settings yaml.Node `yaml:"settings"`
 }
 
 // Throttle is a token bucket: PerSecond messages a second, in bursts of Burst. A

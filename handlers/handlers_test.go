@@ -67,7 +67,8 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 		Given   order.Status
 		Total   int64
 		Input   event.Event
-		Want    event.Event
+		// Want is the event the handler publishes; nil when it publishes nothing.
+		Want event.Event
 		// Then checks the stores after the handler ran.
 		Then func(t *testing.T, w *tests.TestWorker)
 	}{
@@ -153,17 +154,29 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 				if tt.Given != (order.Status{}) {
 					given(t, w, tt.Given, tt.Total)
 				}
-				out := w.Tap.Subscribe(t, tt.Want.EventName())
+				var out <-chan *message.Message
+				if tt.Want != nil {
+					out = w.Tap.Subscribe(t, tt.Want.EventName())
+				}
 
 				publish(t, w, "msg-in-1", "corr-1", tt.Input)
-				got := tests.Receive(t, out)
-
-				want, err := json.Marshal(tt.Want)
-				require.NoError(t, err)
-				assert.JSONEq(t, string(want), string(got.Payload))
-				assert.Equal(t, "corr-1", got.Metadata.Get(middleware.CorrelationIDKey), "correlation id copied")
-				assert.Equal(t, "msg-in-1", got.Metadata.Get(middleware.CausationIDKey), "causation id is the id handled")
-				assert.Equal(t, tt.Want.EventName(), got.Metadata.Get(middleware.EventNameKey))
+				if tt.Want == nil {
+					tests.Eventually(t, 5*time.Second, func() string {
+						if w.Counter(t, "orderflow_messages_total", tt.Handler) < 1 {
+							return tt.Handler + " has not handled the message yet"
+						}
+						return ""
+					})
+				} else {
+					got := tests.Receive(t, out)
+					want, err := json.Marshal(tt.Want)
+					require.NoError(t, err)
+					assert.JSONEq(t, string(want), string(got.Payload))
+					assert.Equal(t, "corr-1", got.Metadata.Get(middleware.CorrelationIDKey), "correlation id copied")
+					assert.Equal(t, "msg-in-1", got.Metadata.Get(middleware.CausationIDKey), "causation id is the id handled")
+					assert.Equal(t, tt.Want.EventName(), got.Metadata.Get(middleware.EventNameKey))
+				}
+				assert.Empty(t, w.Tap.Poisoned(t), "nothing poisoned")
 				tt.Then(t, w)
 
 				// The same message again is dropped by dedup: no second event, no second
@@ -175,7 +188,9 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					}
 					return ""
 				})
-				assert.Empty(t, out, "a duplicate publishes nothing")
+				if out != nil {
+					assert.Empty(t, out, "a duplicate publishes nothing")
+				}
 				tt.Then(t, w)
 			})
 		}

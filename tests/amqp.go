@@ -198,7 +198,7 @@ func StartAMQP(t testing.TB, cfg *configs.Config, table []handlers.Definition) *
 	require.NoError(t, err)
 	storage, closeStorage, err := worker.NewRedisStorage(cfg)
 	require.NoError(t, err)
-	tw, cleanup, err := initializeWorkerOn(cfg, Logger(), table, transport, storage)
+	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), Logger(), table, time.Now, transport, storage)
 	require.NoError(t, err)
 	tw.Tap = newAMQPTap(t, cfg.AMQP.URL)
 	run(t, tw, func() {

@@ -16,11 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
+	"github.com/orderflow/orderflow/app/adapters/redisstore"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // Every benchmark here runs a fixed workload once per b.N (run them with -benchtime 1x)
@@ -45,7 +45,7 @@ handlers:
 `
 
 // withChain returns the handler table with every chain replaced.
-func withChain(chain middleware.Chain) []handlers.Definition {
+func withChain(chain handlers.Chain) []handlers.Definition {
 	table := handlers.Table()
 	for i := range table {
 		table[i].Chain = chain
@@ -58,7 +58,7 @@ func withChain(chain middleware.Chain) []handlers.Definition {
 func BenchmarkSagaEmbedded(b *testing.B) {
 	for _, c := range []struct {
 		name  string
-		chain middleware.Chain
+		chain handlers.Chain
 	}{{"full", handlers.Standard}, {"bare", nil}} {
 		b.Run(c.name, func(b *testing.B) {
 			orders := sized(1000, 4000)
@@ -284,7 +284,7 @@ func BenchmarkDedup(b *testing.B) {
 			client := RedisClient(b)
 			trips := &roundTrips{}
 			client.AddHook(trips)
-			claims := middleware.NewRedisClaims(client)
+			claims := redisstore.NewClaims(client)
 			ctx := context.Background()
 			n := sized(2000, 10000)
 			_, _ = claims.Claim(ctx, "warm", "t", time.Minute) // loads the scripts
@@ -304,15 +304,10 @@ func BenchmarkDedup(b *testing.B) {
 			b.ReportMetric(float64(trips.n.Load())/float64(n), "round-trips/msg")
 		}
 	})
-	without := make(middleware.Chain, 0, len(handlers.Standard))
-	for _, s := range handlers.Standard {
-		if s != middleware.StageDedup {
-			without = append(without, s)
-		}
-	}
+	without := handlers.Standard.Without(handlers.StageDedup)
 	for _, c := range []struct {
 		name  string
-		chain middleware.Chain
+		chain handlers.Chain
 	}{{"saga-on", handlers.Standard}, {"saga-off", without}} {
 		b.Run(c.name, func(b *testing.B) {
 			for range b.N {

@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/adapters/memory"
+	"github.com/orderflow/orderflow/app/adapters/redisstore"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/middleware"
 )
@@ -103,12 +105,12 @@ func (c *countingClaims) Claim(ctx context.Context, key, token string, lease tim
 
 func TestDedup_memory(t *testing.T) {
 	t.Parallel()
-	runDedupSuite(t, func(*testing.T) middleware.ClaimStore { return middleware.NewMemoryClaims() })
+	runDedupSuite(t, func(*testing.T) middleware.ClaimStore { return memory.NewClaims() })
 }
 
 func TestDedup_redis(t *testing.T) {
 	t.Parallel()
-	runDedupSuite(t, func(t *testing.T) middleware.ClaimStore { return middleware.NewRedisClaims(RedisClient(t)) })
+	runDedupSuite(t, func(t *testing.T) middleware.ClaimStore { return redisstore.NewClaims(RedisClient(t)) })
 }
 
 func runDedupSuite(t *testing.T, newClaims func(*testing.T) middleware.ClaimStore) {
@@ -195,7 +197,7 @@ func TestDedup_redis_down_fails_closed_and_resumes(t *testing.T) {
 	server := StartRedis(t)
 	client := redis.NewClient(&redis.Options{Addr: server.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
-	r := newDedupRig(t, middleware.NewRedisClaims(client), middleware.Dedup{Lease: time.Second}, func(*message.Message, int) error { return nil })
+	r := newDedupRig(t, redisstore.NewClaims(client), middleware.Dedup{Lease: time.Second}, func(*message.Message, int) error { return nil })
 
 	r.publish(t, "before")
 	r.waitEffects(t, "before")
@@ -222,7 +224,7 @@ func TestDedup_redis_down_fail_open_handles_anyway(t *testing.T) {
 	server := StartRedis(t)
 	client := redis.NewClient(&redis.Options{Addr: server.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
-	r := newDedupRig(t, middleware.NewRedisClaims(client), middleware.Dedup{FailOpen: true}, func(*message.Message, int) error { return nil })
+	r := newDedupRig(t, redisstore.NewClaims(client), middleware.Dedup{FailOpen: true}, func(*message.Message, int) error { return nil })
 	server.Stop(t)
 	r.publish(t, "m1")
 	r.waitEffects(t, "m1")

@@ -48,15 +48,21 @@ func TestFaults_1000_orders_with_failures_panics_and_duplicates(t *testing.T) {
 
 	CheckInvariants(t, c, plan, placed, out, ledgerCaptures(t, w, false))
 
-	poisoned := broker.Retained(handlers.PoisonTopic)
-	var got []string
-	for _, m := range poisoned {
-		got = append(got, m.UUID)
-		assert.Equal(t, handlers.InventoryReserve, m.Metadata.Get(middleware.PoisonHandlerKey), m.Metadata.Get(middleware.PoisonReasonKey))
+	// Every consumer of order.placed poisons each injected message, once.
+	consumers := ConsumersOf(t, handlers.Table(), event.OrderPlacedName)
+	var want, got []string
+	for _, h := range consumers {
+		for _, id := range poisonIDs {
+			want = append(want, h+" "+id)
+		}
+	}
+	for _, m := range broker.Retained(handlers.PoisonTopic) {
+		got = append(got, m.Metadata.Get(middleware.PoisonHandlerKey)+" "+m.UUID)
 		assert.Equal(t, "1", m.Metadata.Get(middleware.PoisonAttemptsKey), "a permanent failure is not retried")
 	}
+	sort.Strings(want)
 	sort.Strings(got)
-	assert.Equal(t, poisonIDs, got, "the poison queue holds exactly the injected permanent failures, once each")
+	assert.Equal(t, want, got, "the poison queue holds exactly the injected permanent failures, once per consumer")
 
 	t.Logf("outcomes %v; injected: %d failures, %d panics, %d messages delivered twice; duplicates dropped: %v",
 		out.Counts, chaos.Failed.Load(), chaos.Panicked.Load(), chaos.Doubled.Load(), duplicatesByHandler(t, w))
@@ -67,7 +73,9 @@ func TestFaults_1000_orders_with_failures_panics_and_duplicates(t *testing.T) {
 	assert.Positive(t, out.Counts["payment_declined"])
 
 	r := c.Must(t, http.MethodGet, "/metrics", nil)
-	assert.Contains(t, string(r.Body), `orderflow_messages_poisoned_total{handler="inventory-reserve"} 20`)
+	for _, h := range consumers {
+		assert.Contains(t, string(r.Body), `orderflow_messages_poisoned_total{handler="`+h+`"} 20`)
+	}
 }
 
 // injectPermanentFailures publishes 20 order.placed messages that no retry can fix, as a

@@ -114,29 +114,37 @@ func TestAMQP_foreign_producer(t *testing.T) {
 	assert.NotEmpty(t, got["ord-f2"], "a flow without correlation_id gets one")
 	assert.Equal(t, StockView{SKU: "SKU-RED", Available: 97}, stock(t, c, "SKU-RED"), "three orders, one unit each: duplicates had no effect")
 
+	// Each bad message is poisoned once by every consumer of order.placed.
+	consumers := ConsumersOf(t, handlers.Table(), event.OrderPlacedName)
+	wantPoisoned := 2 * len(consumers)
 	var poisoned []*amqpbroker.Poisoned
 	Eventually(t, 20*time.Second, func() string {
 		poisoned = poisonedOf(t, w)
-		if len(poisoned) < 2 {
+		if len(poisoned) < wantPoisoned {
 			return "the two bad messages are not poisoned yet"
 		}
 		return ""
 	})
 	time.Sleep(500 * time.Millisecond) // past any redelivery that should not happen
 	poisoned = poisonedOf(t, w)
-	require.Len(t, poisoned, 2, "each bad message is poisoned once")
-	reasons := map[string]*amqpbroker.Poisoned{}
+	require.Len(t, poisoned, wantPoisoned, "each bad message is poisoned once per consumer")
+	byHandler := map[string]map[string]*amqpbroker.Poisoned{}
 	for _, p := range poisoned {
-		reasons[p.ID] = p
-	}
-	require.Contains(t, reasons, "foreign-bad-json")
-	assert.Equal(t, "decode order.placed: invalid character 'n' looking for beginning of object key string", reasons["foreign-bad-json"].Reason)
-	assert.Equal(t, "items[0].quantity must be 1..1000", reasons["foreign-bad-rule"].Reason)
-	for _, p := range poisoned {
-		assert.Equal(t, handlers.InventoryReserve, p.Handler)
+		if byHandler[p.Handler] == nil {
+			byHandler[p.Handler] = map[string]*amqpbroker.Poisoned{}
+		}
+		byHandler[p.Handler][p.ID] = p
 		assert.Equal(t, event.OrderPlacedName, p.RoutingKey)
 		assert.Equal(t, 1, p.Attempts)
 	}
+	for _, h := range consumers {
+		assert.Len(t, byHandler[h], 2, "%s poisoned both bad messages", h)
+	}
+	reasons := byHandler[handlers.InventoryReserve]
+	require.Contains(t, reasons, "foreign-bad-json")
+	require.Contains(t, reasons, "foreign-bad-rule")
+	assert.Equal(t, "decode order.placed: invalid character 'n' looking for beginning of object key string", reasons["foreign-bad-json"].Reason)
+	assert.Equal(t, "items[0].quantity must be 1..1000", reasons["foreign-bad-rule"].Reason)
 	assert.Equal(t, 0.0, CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"outcome": "nacked"}), "nothing was handed back, so nothing looped")
 	r := c.Must(t, http.MethodGet, "/orders/ord-f6", nil)
 	assert.Equal(t, http.StatusNotFound, r.Status, "an unknown routing key reaches no handler")

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/inproc"
 	"github.com/orderflow/orderflow/app/adapters/paysim"
 	"github.com/orderflow/orderflow/app/worker"
@@ -94,10 +96,35 @@ func Logger() *slog.Logger {
 // in-process broker and memory stores, until the test ends.
 func Start(t testing.TB, cfg *configs.Config, table []handlers.Definition) *TestWorker {
 	t.Helper()
+	return StartWith(t, cfg, table, Options{})
+}
+
+// Options change what a test worker runs with; zero fields take the defaults.
+type Options struct {
+	// Logger defaults to Logger().
+	Logger *slog.Logger
+	// Clock defaults to the wall clock.
+	Clock app.Clock
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = Logger()
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	return o
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, cfg *configs.Config, table []handlers.Definition, opts Options) *TestWorker {
+	t.Helper()
 	if cfg == nil {
 		cfg = TestConfig()
 	}
-	tw, cleanup, err := initializeTestWorker(cfg, Logger(), table)
+	opts = opts.withDefaults()
+	tw, cleanup, err := initializeTestWorker(OnlyFor(cfg, table), opts.Logger, table, opts.Clock)
 	require.NoError(t, err)
 	tw.Tap = inprocTap{tw}
 	run(t, tw, cleanup)
@@ -108,12 +135,51 @@ func Start(t testing.TB, cfg *configs.Config, table []handlers.Definition) *Test
 // on storage.
 func StartOn(t testing.TB, cfg *configs.Config, table []handlers.Definition, broker *inproc.Broker, transport worker.Transport, storage worker.Storage) *TestWorker {
 	t.Helper()
-	tw, cleanup, err := initializeWorkerOn(cfg, Logger(), table, transport, storage)
+	tw, err := TryStartOn(t, cfg, table, broker, transport, storage, Options{})
 	require.NoError(t, err)
+	return tw
+}
+
+// OnlyFor drops from cfg the blocks of handlers that table lacks, which the worker would
+// refuse as unknown: a test may run a few rows of the table on the default config.
+func OnlyFor(cfg *configs.Config, table []handlers.Definition) *configs.Config {
+	for name := range cfg.Handlers {
+		if !slices.ContainsFunc(table, func(d handlers.Definition) bool { return d.Name == name }) {
+			delete(cfg.Handlers, name)
+		}
+	}
+	return cfg
+}
+
+// TryStartOn is StartOn with options, returning the error of a worker that cannot be
+// built (its table or configuration refused) instead of failing the test.
+func TryStartOn(t testing.TB, cfg *configs.Config, table []handlers.Definition, broker *inproc.Broker, transport worker.Transport, storage worker.Storage, opts Options) (*TestWorker, error) {
+	t.Helper()
+	opts = opts.withDefaults()
+	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), opts.Logger, table, opts.Clock, transport, storage)
+	if err != nil {
+		return nil, err
+	}
 	tw.Broker = broker
 	tw.Tap = inprocTap{tw}
 	run(t, tw, cleanup)
-	return tw
+	return tw, nil
+}
+
+// ConsumersOf returns the names of the handlers of table that consume the event named
+// (every handler when event is ""), in table order, so that tests expect what each
+// handler does without listing which handlers exist.
+func ConsumersOf(t testing.TB, table []handlers.Definition, eventName string) []string {
+	t.Helper()
+	built, err := worker.BuildHandlers(TestConfig(), Logger(), worker.NewMemoryStorage(), &app.Application{}, table, time.Now)
+	require.NoError(t, err)
+	var names []string
+	for _, b := range built {
+		if eventName == "" || slices.Contains(b.Handler.Events(), eventName) {
+			names = append(names, b.Name)
+		}
+	}
+	return names
 }
 
 // run starts tw and, when the test ends, checks that it stops cleanly.

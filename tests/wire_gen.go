@@ -20,7 +20,7 @@ import (
 
 // initializeTestWorker builds a worker on the in-process broker and memory stores that
 // runs the handlers of table, and returns it with its parts, so tests can reach in.
-func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition) (*TestWorker, func(), error) {
+func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock) (*TestWorker, func(), error) {
 	broker, cleanup := worker.NewInprocBroker(logger)
 	transport := worker.NewInprocTransport(broker)
 	storage := worker.NewMemoryStorage()
@@ -35,9 +35,8 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
 	publisher := transport.Publisher
 	handlersPublisher := handlers.NewPublisher(publisher)
-	clock := worker.ProvideClock()
 	application := app.New(stores, paymentProvider, handlersPublisher, clock)
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table, clock)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -59,7 +58,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 
 // initializeWorkerOn builds a worker that runs the handlers of table on the given
 // transport and storage, for tests that wrap them (fault injection, real Redis).
-func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
+func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	registry := worker.NewMetricsRegistry()
 	metrics, err := middleware.NewMetrics(registry)
 	if err != nil {
@@ -70,9 +69,8 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
 	publisher := transport.Publisher
 	handlersPublisher := handlers.NewPublisher(publisher)
-	clock := worker.ProvideClock()
 	application := app.New(stores, paymentProvider, handlersPublisher, clock)
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table, clock)
 	if err != nil {
 		return nil, nil, err
 	}

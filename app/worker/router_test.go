@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -20,19 +21,14 @@ import (
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
+	"github.com/orderflow/orderflow/tests"
 )
 
 func TestStandard_chain_order(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, middleware.Chain{
+	assert.Equal(t, []string{
 		"correlation", "logging", "metrics", "throttle", "poison", "redeliver", "retry", "dedup", "timeout", "recoverer",
-	}, handlers.Standard, "README.md documents this order; change both together")
-	names := map[string]bool{}
-	for _, def := range handlers.Table() {
-		assert.False(t, names[def.Name], "handler names are unique: %s", def.Name)
-		names[def.Name] = true
-		assert.Equal(t, handlers.Standard, def.Chain, def.Name)
-	}
+	}, handlers.Standard.Names(), "README.md documents this order; change both together")
 }
 
 func TestNames_agree_across_transports(t *testing.T) {
@@ -88,15 +84,15 @@ func newRouter(t *testing.T, cfg *configs.Config, table []handlers.Definition) e
 	defer closeBroker()
 	metrics, err := middleware.NewMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
-	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table)
+	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table, time.Now)
 	return err
 }
 
 func TestNewRouter_refuses_an_unknown_stage(t *testing.T) {
 	t.Parallel()
 	def := handlers.Table()[0]
-	def.Chain = middleware.Chain{middleware.StageCorrelation, "circuit"}
-	err := newRouter(t, configs.Default(), []handlers.Definition{def})
+	def.Chain = handlers.Chain{handlers.StageCorrelation, {Name: "circuit"}}
+	err := newRouter(t, tests.OnlyFor(configs.Default(), []handlers.Definition{def}), []handlers.Definition{def})
 	assert.EqualError(t, err, `chain of handler inventory-reserve: unknown stage "circuit"`)
 }
 
@@ -106,4 +102,50 @@ func TestNewRouter_refuses_config_for_an_unknown_handler(t *testing.T) {
 	cfg.Handlers["payment-captrue"] = configs.HandlerOverride{}
 	err := newRouter(t, cfg, handlers.Table())
 	assert.EqualError(t, err, "handlers.payment-captrue: no handler has that name")
+}
+
+func TestNewRouter_refuses_config_for_a_stage_the_chain_lacks(t *testing.T) {
+	t.Parallel()
+	cfg := configs.Default() // throttles payment-capture
+	def := tests.Definition(t, handlers.PaymentCapture)
+	def.Chain = handlers.Standard.Without(handlers.StageThrottle, handlers.StageRetry)
+	retry := cfg.HandlerDefaults.Retry
+	o := cfg.Handlers[handlers.PaymentCapture]
+	o.Retry = &retry
+	cfg.Handlers[handlers.PaymentCapture] = o
+	err := newRouter(t, cfg, []handlers.Definition{def})
+	require.Error(t, err)
+	assert.Equal(t, "handlers.payment-capture.throttle: the chain of payment-capture has no throttle stage\n"+
+		"handlers.payment-capture.retry: the chain of payment-capture has no retry stage", err.Error(),
+		"both problems, together")
+}
+
+func TestNewRouter_refuses_a_chain_that_breaks_an_order_rule(t *testing.T) {
+	t.Parallel()
+	def := handlers.Table()[0]
+	def.Chain = handlers.Chain{handlers.StageLogging, handlers.StageCorrelation, handlers.StageRecoverer, handlers.StageRetry}
+	err := newRouter(t, tests.OnlyFor(configs.Default(), []handlers.Definition{def}), []handlers.Definition{def})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "chain of handler inventory-reserve: correlation must be the outermost stage")
+	assert.Contains(t, err.Error(), "recoverer must be the innermost stage")
+}
+
+func TestNewRouter_builds_a_custom_stage_with_its_own_constructor(t *testing.T) {
+	t.Parallel()
+	var built []string
+	stage := handlers.Custom("audit", func(env handlers.StageEnv) (message.HandlerMiddleware, error) {
+		built = append(built, env.Handler)
+		return func(h message.HandlerFunc) message.HandlerFunc { return h }, nil
+	})
+	def := handlers.Table()[0]
+	def.Chain = handlers.Standard.With(stage, handlers.After(handlers.StageLogging))
+	require.NoError(t, newRouter(t, tests.OnlyFor(configs.Default(), []handlers.Definition{def}), []handlers.Definition{def}))
+	assert.Equal(t, []string{def.Name}, built)
+
+	failing := handlers.Custom("broken", func(handlers.StageEnv) (message.HandlerMiddleware, error) {
+		return nil, errors.New("no license key")
+	})
+	def.Chain = handlers.Standard.With(failing, handlers.Before(handlers.StageRetry))
+	err := newRouter(t, tests.OnlyFor(configs.Default(), []handlers.Definition{def}), []handlers.Definition{def})
+	assert.EqualError(t, err, "chain of handler inventory-reserve: stage broken: no license key")
 }

@@ -117,3 +117,15 @@ func (w *Worker) seed(ctx context.Context) error {
 	}
 	return nil
 }
+
+// closeWithin runs closeFn and gives up after timeout, so shutdown never hangs.
+func closeWithin(timeout time.Duration, closeFn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- closeFn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		return fmt.Errorf("not closed within %s", timeout)
+	}
+}

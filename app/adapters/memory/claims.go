@@ -1,13 +1,16 @@
-package middleware
+package memory
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/orderflow/orderflow/middleware"
 )
 
-// MemoryClaims is a ClaimStore in process memory, for the embedded default and tests.
-type MemoryClaims struct {
+// Claims is a middleware.ClaimStore in process memory, for the embedded default and
+// tests.
+type Claims struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	claims map[string]memoryClaim
@@ -20,29 +23,29 @@ type memoryClaim struct {
 	expires time.Time
 }
 
-// NewMemoryClaims returns an empty store.
-func NewMemoryClaims() *MemoryClaims {
-	return &MemoryClaims{now: time.Now, claims: map[string]memoryClaim{}}
+// NewClaims returns an empty store.
+func NewClaims() *Claims {
+	return &Claims{now: time.Now, claims: map[string]memoryClaim{}}
 }
 
-// Claim implements ClaimStore.
-func (m *MemoryClaims) Claim(_ context.Context, key, token string, lease time.Duration) (ClaimResult, error) {
+// Claim implements middleware.ClaimStore.
+func (m *Claims) Claim(_ context.Context, key, token string, lease time.Duration) (middleware.ClaimResult, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
 	if c, ok := m.claims[key]; ok && now.Before(c.expires) {
 		if c.token == "" {
-			return Done, nil
+			return middleware.Done, nil
 		}
-		return InFlight, nil
+		return middleware.InFlight, nil
 	}
 	m.claims[key] = memoryClaim{token: token, expires: now.Add(lease)}
-	return Claimed, nil
+	return middleware.Claimed, nil
 }
 
-// Commit implements ClaimStore.
-func (m *MemoryClaims) Commit(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
+// Commit implements middleware.ClaimStore.
+func (m *Claims) Commit(_ context.Context, key, token string, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := m.claims[key]
@@ -53,8 +56,8 @@ func (m *MemoryClaims) Commit(_ context.Context, key, token string, ttl time.Dur
 	return true, nil
 }
 
-// Release implements ClaimStore.
-func (m *MemoryClaims) Release(_ context.Context, key, token string) error {
+// Release implements middleware.ClaimStore.
+func (m *Claims) Release(_ context.Context, key, token string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c, ok := m.claims[key]; ok && c.token == token {
@@ -63,7 +66,7 @@ func (m *MemoryClaims) Release(_ context.Context, key, token string) error {
 	return nil
 }
 
-func (m *MemoryClaims) sweep(now time.Time) {
+func (m *Claims) sweep(now time.Time) {
 	if now.Before(m.sweepAt) {
 		return
 	}

@@ -1,4 +1,4 @@
-package middleware
+package redisstore
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/middleware"
 )
 
 // DedupKeyPrefix starts every dedup key in Redis.
@@ -34,33 +36,33 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0`)
 )
 
-// RedisClaims is a ClaimStore in Redis: claim and commit are one round trip each.
-type RedisClaims struct {
+// Claims is a middleware.ClaimStore in Redis: claim and commit are one round trip each.
+type Claims struct {
 	client redis.UniversalClient
 }
 
-// NewRedisClaims returns a store on client.
-func NewRedisClaims(client redis.UniversalClient) *RedisClaims {
-	return &RedisClaims{client: client}
+// NewClaims returns a store on client.
+func NewClaims(client redis.UniversalClient) *Claims {
+	return &Claims{client: client}
 }
 
-// Claim implements ClaimStore.
-func (r *RedisClaims) Claim(ctx context.Context, key, token string, lease time.Duration) (ClaimResult, error) {
+// Claim implements middleware.ClaimStore.
+func (r *Claims) Claim(ctx context.Context, key, token string, lease time.Duration) (middleware.ClaimResult, error) {
 	n, err := claimScript.Run(ctx, r.client, []string{DedupKeyPrefix + key}, token, lease.Milliseconds()).Int()
 	if err != nil {
 		return 0, fmt.Errorf("claim %s: %w", key, err)
 	}
 	switch n {
 	case 1:
-		return Claimed, nil
+		return middleware.Claimed, nil
 	case 2:
-		return Done, nil
+		return middleware.Done, nil
 	}
-	return InFlight, nil
+	return middleware.InFlight, nil
 }
 
-// Commit implements ClaimStore.
-func (r *RedisClaims) Commit(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
+// Commit implements middleware.ClaimStore.
+func (r *Claims) Commit(ctx context.Context, key, token string, ttl time.Duration) (bool, error) {
 	n, err := commitScript.Run(ctx, r.client, []string{DedupKeyPrefix + key}, token, ttl.Milliseconds()).Int()
 	if err != nil {
 		return false, fmt.Errorf("commit %s: %w", key, err)
@@ -68,8 +70,8 @@ func (r *RedisClaims) Commit(ctx context.Context, key, token string, ttl time.Du
 	return n == 1, nil
 }
 
-// Release implements ClaimStore.
-func (r *RedisClaims) Release(ctx context.Context, key, token string) error {
+// Release implements middleware.ClaimStore.
+func (r *Claims) Release(ctx context.Context, key, token string) error {
 	if err := releaseScript.Run(ctx, r.client, []string{DedupKeyPrefix + key}, token).Err(); err != nil {
 		return fmt.Errorf("release %s: %w", key, err)
 	}

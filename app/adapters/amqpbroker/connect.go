@@ -1,0 +1,103 @@
+package amqpbroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+)
+
+// Options are the settings of a connection to RabbitMQ.
+type Options struct {
+	URL string
+	// Where names the broker in errors, without secrets.
+	Where string
+	// QueueType is "classic" or "quorum".
+	QueueType string
+	// Prefetch bounds the unacked deliveries of each consumer.
+	Prefetch int
+	// PublishChannels are shared by all publishes, which pipeline their confirms.
+	PublishChannels int
+	// RetryDelays are the tiers of delayed redelivery, shortest first.
+	RetryDelays []time.Duration
+}
+
+// Broker is a connected RabbitMQ: its publisher, its subscriber, and how to close both.
+type Broker struct {
+	Publisher  *Publisher
+	Subscriber *Subscriber
+	closers    []interface{ Close() error }
+	pubConn    *wamqp.ConnectionWrapper
+	subConn    *wamqp.ConnectionWrapper
+}
+
+// Connect opens one connection to consume and one to publish, as RabbitMQ advises (its
+// flow control blocks publishing connections), both re-established by watermill-amqp
+// with backoff when lost.
+func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
+	connCfg := wamqp.ConnectionConfig{
+		AmqpURI: opts.URL,
+		Reconnect: &wamqp.ReconnectConfig{
+			BackoffInitialInterval:     200 * time.Millisecond,
+			BackoffRandomizationFactor: 0.5,
+			BackoffMultiplier:          1.5,
+			BackoffMaxInterval:         5 * time.Second,
+		},
+	}
+	subConn, err := wamqp.NewConnection(connCfg, logger)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opts.Where, err)
+	}
+	pubConn, err := wamqp.NewConnection(connCfg, logger)
+	if err != nil {
+		_ = subConn.Close()
+		return nil, fmt.Errorf("%s: %w", opts.Where, err)
+	}
+	topology := &Topology{QueueType: opts.QueueType, RetryDelays: opts.RetryDelays}
+	sub, err := wamqp.NewSubscriberWithConnection(wamqp.Config{
+		Marshaler: Marshaler{},
+		Exchange: wamqp.ExchangeConfig{
+			GenerateName: func(string) string { return Exchange },
+			Type:         "topic",
+			Durable:      true,
+		},
+		Queue:           wamqp.QueueConfig{GenerateName: wamqp.GenerateQueueNameTopicName, Durable: true},
+		Consume:         wamqp.ConsumeConfig{Qos: wamqp.QosConfig{PrefetchCount: opts.Prefetch}},
+		TopologyBuilder: topology,
+	}, logger, subConn)
+	if err != nil {
+		_ = pubConn.Close()
+		_ = subConn.Close()
+		return nil, fmt.Errorf("%s: subscriber: %w", opts.Where, err)
+	}
+	pub := NewPublisher(pubConn, topology, opts.PublishChannels)
+	return &Broker{
+		Publisher:  pub,
+		Subscriber: NewSubscriber(sub, topology),
+		closers:    []interface{ Close() error }{sub, pub, pubConn, subConn},
+		pubConn:    pubConn,
+		subConn:    subConn,
+	}, nil
+}
+
+// Check reports whether both connections are up, for readiness.
+func (b *Broker) Check(context.Context) error {
+	if !b.subConn.IsConnected() || !b.pubConn.IsConnected() {
+		return errors.New("rabbitmq: not connected; reconnecting")
+	}
+	return nil
+}
+
+// Close closes the subscriber, the publisher and both connections.
+func (b *Broker) Close() error {
+	var errs []error
+	for _, c := range b.closers {
+		if err := c.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,88 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/adapters/memory"
+	"github.com/orderflow/orderflow/app/adapters/redisstore"
+	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/middleware"
+)
+
+// Storage is the stores, the dedup claims, each handler's own state, and how to tell
+// whether they answer.
+type Storage struct {
+	Stores app.Stores
+	Claims middleware.ClaimStore
+	// State returns the key space of the handler named.
+	State func(handler string) app.State
+	Check func(ctx context.Context) error
+}
+
+// ProvideStorage opens the stores that cfg names.
+func ProvideStorage(cfg *configs.Config) (Storage, func(), error) {
+	switch cfg.Store {
+	case configs.StoreMemory:
+		return NewMemoryStorage(), func() {}, nil
+	case configs.StoreRedis:
+		return NewRedisStorage(cfg)
+	}
+	return Storage{}, nil, fmt.Errorf("store %q is not supported", cfg.Store)
+}
+
+// redisConnectTimeout bounds the first connection at start-up.
+const redisConnectTimeout = 10 * time.Second
+
+// NewRedisStorage connects to the Redis of cfg.
+func NewRedisStorage(cfg *configs.Config) (Storage, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
+	defer cancel()
+	client, err := redisstore.Open(ctx, cfg.Redis.URL)
+	if err != nil {
+		return Storage{}, nil, fmt.Errorf("store redis at %s: %w", configs.Redact(cfg.Redis.URL), err)
+	}
+	return RedisStorage(client), func() { _ = client.Close() }, nil
+}
+
+// RedisStorage returns the stores on client.
+func RedisStorage(client redis.UniversalClient) Storage {
+	s := redisstore.New(client)
+	return Storage{
+		Stores: app.Stores{
+			Orders:          s.Orders,
+			Inventory:       s.Inventory,
+			Payments:        s.Payments,
+			Notifications:   s.Notifications,
+			IdempotencyKeys: s.IdempotencyKeys,
+		},
+		Claims: redisstore.NewClaims(client),
+		State:  func(handler string) app.State { return redisstore.NewState(client, handler) },
+		Check: func(ctx context.Context) error {
+			if err := client.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+// NewMemoryStorage returns empty in-memory stores.
+func NewMemoryStorage() Storage {
+	return Storage{
+		Stores: app.Stores{
+			Orders:          memory.NewOrders(),
+			Inventory:       memory.NewInventory(),
+			Payments:        memory.NewPayments(),
+			Notifications:   memory.NewNotifications(),
+			IdempotencyKeys: memory.NewIdempotencyKeys(),
+		},
+		Claims: memory.NewClaims(),
+		State:  memory.NewStates().For,
+		Check:  func(context.Context) error { return nil },
+	}
+}

@@ -1,0 +1,88 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
+	"github.com/orderflow/orderflow/app/adapters/inproc"
+	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/handlers"
+	"github.com/orderflow/orderflow/middleware"
+)
+
+// Subscriber is a transport's subscriber: queues are bound to event names, with the
+// number of messages to handle at once, before the router subscribes to them.
+type Subscriber interface {
+	message.Subscriber
+	Bind(queue string, consumers int, events ...string) error
+}
+
+// Transport is the broker a worker runs on.
+type Transport struct {
+	Publisher  message.Publisher
+	Subscriber Subscriber
+	// Delayer parks messages for delayed redelivery; nil when the broker cannot, and
+	// then what retry gives up on goes to the poison queue at once.
+	Delayer middleware.Delayer
+	// Check reports whether the broker answers, for readiness.
+	Check func(ctx context.Context) error
+}
+
+// ProvideTransport connects to the broker that cfg names.
+func ProvideTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func(), error) {
+	switch cfg.Broker {
+	case configs.BrokerGoChannel:
+		broker, closeBroker := NewInprocBroker(logger)
+		return NewInprocTransport(broker), closeBroker, nil
+	case configs.BrokerAMQP:
+		return NewAMQPTransport(cfg, logger)
+	}
+	return Transport{}, nil, fmt.Errorf("broker %q is not supported", cfg.Broker)
+}
+
+// NewAMQPTransport connects to the RabbitMQ of cfg.
+func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func(), error) {
+	broker, err := amqpbroker.Connect(amqpbroker.Options{
+		URL:             cfg.AMQP.URL,
+		Where:           "broker amqp at " + configs.Redact(cfg.AMQP.URL),
+		QueueType:       cfg.AMQP.QueueType,
+		Prefetch:        cfg.AMQP.Prefetch,
+		PublishChannels: cfg.AMQP.PublishChannels,
+		RetryDelays:     cfg.AMQP.RetryDelays,
+	}, watermillLogger(logger, true))
+	if err != nil {
+		return Transport{}, nil, err
+	}
+	closeBroker := func() {
+		if err := broker.Close(); err != nil {
+			logger.Error("close amqp transport", "error", err)
+		}
+	}
+	return Transport{
+		Publisher:  broker.Publisher,
+		Subscriber: broker.Subscriber,
+		Delayer:    broker.Publisher,
+		Check:      broker.Check,
+	}, closeBroker, nil
+}
+
+// NewInprocBroker returns the in-process broker, which keeps the poison queue in memory.
+func NewInprocBroker(logger *slog.Logger) (*inproc.Broker, func()) {
+	// GoChannel logs every message to a topic nobody consumes (notification.sent) at
+	// info; that is routine here.
+	broker := inproc.New(watermillLogger(logger, true), handlers.PoisonTopic)
+	return broker, func() {
+		if err := broker.Close(); err != nil {
+			logger.Error("close in-process broker", "error", err)
+		}
+	}
+}
+
+// NewInprocTransport runs the worker on the in-process broker.
+func NewInprocTransport(broker *inproc.Broker) Transport {
+	return Transport{Publisher: broker, Subscriber: broker, Check: broker.Check}
+}
