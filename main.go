@@ -15,7 +15,9 @@ import (
 	"syscall"
 
 	"github.com/orderflow/orderflow/app/cli"
+	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/handlers"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -41,8 +43,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "poison":
 		return cli.Poison(context.Background(), args, loadConfig, stdout)
+	case "topology":
+		return printTopology(args, stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (commands: run, poison, version)", command)
+	return fmt.Errorf("unknown command %q (commands: run, poison, topology, version)", command)
 }
 
 // loadConfig reads the configuration from path, else ORDERFLOW_CONFIG, and the
@@ -79,6 +83,27 @@ func runWorker(args []string, stderr io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// printTopology prints the RabbitMQ definitions of every handler of the table, as
+// deploy/rabbitmq/definitions.json holds them.
+func printTopology(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("topology", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	configPath := flags.String("config", "", "YAML config file (env "+configs.EnvConfig+"): amqp.queue_type and amqp.retry_delays")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	defs, err := worker.Definitions(cfg, newLogger("error", stderr), handlers.Table())
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(defs)
+	return err
 }
 
 func newLogger(level string, out io.Writer) *slog.Logger {

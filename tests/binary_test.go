@@ -81,6 +81,17 @@ func TestBinary_version(t *testing.T) {
 	assert.Equal(t, "orderflow dev\n", string(out))
 }
 
+func TestBinary_topology_prints_the_definitions_file(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(Binary(t), "topology")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // the embedded default alone
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	file, err := os.ReadFile("../deploy/rabbitmq/definitions.json")
+	require.NoError(t, err)
+	assert.Equal(t, string(file), string(out))
+}
+
 func TestBinary_redis_store_keeps_stock_across_a_restart(t *testing.T) {
 	t.Parallel()
 	env := []string{"ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_STORE=redis", "ORDERFLOW_REDIS_URL=" + RedisURL(t)}

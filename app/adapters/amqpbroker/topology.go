@@ -99,27 +99,56 @@ func (t *Topology) Declare(ch *amqp.Channel) error {
 	if err := t.ExchangeDeclare(ch, Exchange, wamqp.Config{}); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", Exchange, err)
 	}
-	if _, err := ch.QueueDeclare(PoisonQueueName, true, false, false, false, t.queueArgs()); err != nil {
-		return fmt.Errorf("declare queue %s: %w", PoisonQueueName, err)
-	}
-	if err := ch.QueueBind(PoisonQueueName, PoisonQueueName, Exchange, false, nil); err != nil {
-		return fmt.Errorf("bind %s: %w", PoisonQueueName, err)
-	}
 	if err := ch.ExchangeDeclare(RetryExchange, amqp.ExchangeHeaders, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", RetryExchange, err)
 	}
-	for _, delay := range t.RetryDelays {
-		name := RetryQueue(delay)
-		args := t.queueArgs()
-		args["x-message-ttl"] = delay.Milliseconds()
-		args["x-dead-letter-exchange"] = "" // the default exchange: by queue name
-		if _, err := ch.QueueDeclare(name, true, false, false, false, args); err != nil {
-			return fmt.Errorf("declare queue %s: %w", name, err)
+	for _, q := range t.fixedQueues() {
+		if _, err := ch.QueueDeclare(q.Name, true, false, false, false, q.Args); err != nil {
+			return fmt.Errorf("declare queue %s: %w", q.Name, err)
 		}
-		bind := amqp.Table{"x-match": "all", TierHeader: tierName(delay)}
-		if err := ch.QueueBind(name, "", RetryExchange, false, bind); err != nil {
-			return fmt.Errorf("bind %s: %w", name, err)
+		for _, b := range q.Bindings {
+			if err := ch.QueueBind(q.Name, b.RoutingKey, b.Exchange, false, b.Args); err != nil {
+				return fmt.Errorf("bind %s: %w", q.Name, err)
+			}
 		}
 	}
 	return nil
+}
+
+// queueSpec is a queue of the topology with its bindings.
+type queueSpec struct {
+	Name     string
+	Args     amqp.Table
+	Bindings []bindingSpec
+}
+
+type bindingSpec struct {
+	Exchange   string
+	RoutingKey string
+	Args       amqp.Table
+}
+
+// fixedQueues are the queues that do not depend on the handlers: the poison queue and a
+// retry queue per tier, which holds a message for its delay, then dead-letters it through
+// the default exchange to the queue it came from.
+func (t *Topology) fixedQueues() []queueSpec {
+	queues := []queueSpec{{
+		Name:     PoisonQueueName,
+		Args:     t.queueArgs(),
+		Bindings: []bindingSpec{{Exchange: Exchange, RoutingKey: PoisonQueueName}},
+	}}
+	for _, delay := range t.RetryDelays {
+		args := t.queueArgs()
+		args["x-message-ttl"] = delay.Milliseconds()
+		args["x-dead-letter-exchange"] = "" // the default exchange: by queue name
+		queues = append(queues, queueSpec{
+			Name: RetryQueue(delay),
+			Args: args,
+			Bindings: []bindingSpec{{
+				Exchange: RetryExchange,
+				Args:     amqp.Table{"x-match": "all", TierHeader: tierName(delay)},
+			}},
+		})
+	}
+	return queues
 }
