@@ -21,5 +21,6 @@ func Table() []Definition {
 		{Name: InventoryRelease, New: UseCases(NewInventoryRelease), Chain: Standard},
 		{Name: OrderCancel, New: UseCases(NewOrderCancel), Chain: Standard},
 		{Name: NotificationSend, New: UseCases(NewNotificationSend), Chain: Standard},
+		{Name: FraudScreen, New: NewFraudScreen, Chain: Standard},
 	}
 }
