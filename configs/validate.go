@@ -1,0 +1,193 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/orderflow/orderflow/domain"
+)
+
+// Validate returns every problem of the configuration, one line each, naming the setting
+// (and its variable, where it has one) and what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", setting, fmt.Sprintf(format, args...)))
+	}
+	if c.Broker != BrokerGoChannel && c.Broker != BrokerAMQP {
+		bad("broker ("+EnvBroker+")", "must be %q or %q, got %q", BrokerGoChannel, BrokerAMQP, c.Broker)
+	}
+	if c.Store != StoreMemory && c.Store != StoreRedis {
+		bad("store ("+EnvStore+")", "must be %q or %q, got %q", StoreMemory, StoreRedis, c.Store)
+	}
+	if err := checkURL(c.AMQP.URL, "amqp", "amqps"); err != nil {
+		bad("amqp.url ("+EnvAMQPURL+")", "%v", err)
+	}
+	if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
+		bad("redis.url ("+EnvRedisURL+")", "%v", err)
+	}
+	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
+		bad("amqp.queue_type", "must be \"classic\" or \"quorum\", got %q", c.AMQP.QueueType)
+	}
+	if c.AMQP.Prefetch < 1 {
+		bad("amqp.prefetch", "must be >= 1, got %d", c.AMQP.Prefetch)
+	}
+	if c.AMQP.PublishChannels < 1 {
+		bad("amqp.publish_channels", "must be >= 1, got %d", c.AMQP.PublishChannels)
+	}
+	if len(c.AMQP.RetryDelays) == 0 {
+		bad("amqp.retry_delays", "must list at least one delay, e.g. [1s, 10s, 60s]")
+	}
+	for i, d := range c.AMQP.RetryDelays {
+		if d < time.Millisecond || (i > 0 && d <= c.AMQP.RetryDelays[i-1]) {
+			bad("amqp.retry_delays", "must be increasing durations of 1ms or more, got %v", c.AMQP.RetryDelays)
+			break
+		}
+	}
+	if err := checkAddr(c.HTTP.Addr); err != nil {
+		bad("http.addr ("+EnvHTTPAddr+")", "%v", err)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown_timeout", "must be a positive duration such as 15s, got %s", c.ShutdownTimeout)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.Payment.DeclineAboveCents < 0 {
+		bad("payment.decline_above_cents", "must be >= 0, got %d", c.Payment.DeclineAboveCents)
+	}
+	if c.Payment.Latency < 0 {
+		bad("payment.latency", "must be >= 0, got %s", c.Payment.Latency)
+	}
+	if r := c.Payment.TransientFailureRate; r < 0 || r >= 1 {
+		bad("payment.transient_failure_rate", "must be in [0, 1), got %v", r)
+	}
+	for sku, n := range c.Inventory.Seed {
+		if err := domain.CheckIdentifier(sku); err != nil {
+			bad("inventory.seed", "SKU %q %v", sku, err)
+		}
+		if n < 0 {
+			bad("inventory.seed."+sku, "must be >= 0, got %d", n)
+		}
+	}
+	if c.Payment.Breaker.Failures < 1 {
+		bad("payment.breaker.failures", "must be >= 1, got %d", c.Payment.Breaker.Failures)
+	}
+	if c.Payment.Breaker.OpenFor <= 0 {
+		bad("payment.breaker.open_for", "must be a positive duration, got %s", c.Payment.Breaker.OpenFor)
+	}
+	if c.Payment.Breaker.HalfOpenCharges < 1 {
+		bad("payment.breaker.half_open_charges", "must be >= 1, got %d", c.Payment.Breaker.HalfOpenCharges)
+	}
+	if c.Dedup.TTL <= 0 {
+		bad("dedup.ttl", "must be a positive duration, got %s", c.Dedup.TTL)
+	}
+	errs = append(errs, validateTimeout("handler_defaults", c.HandlerDefaults.Timeout, c.Dedup.Lease)...)
+	errs = append(errs, validateConsumers("handler_defaults", c.HandlerDefaults.Consumers)...)
+	errs = append(errs, c.HandlerDefaults.Retry.validate("handler_defaults.retry")...)
+	errs = append(errs, c.HandlerDefaults.Throttle.validate("handler_defaults.throttle")...)
+	names := make([]string, 0, len(c.Handlers))
+	for name := range c.Handlers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		// Only the blocks a handler sets are its own to report.
+		o, prefix := c.Handlers[name], "handlers."+name
+		if o.Timeout != nil {
+			errs = append(errs, validateTimeout(prefix, *o.Timeout, c.Dedup.Lease)...)
+		}
+		if o.Consumers != nil {
+			errs = append(errs, validateConsumers(prefix, *o.Consumers)...)
+		}
+		if o.Retry != nil {
+			errs = append(errs, o.Retry.validate(prefix+".retry")...)
+		}
+		if o.Throttle != nil {
+			errs = append(errs, o.Throttle.validate(prefix+".throttle")...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateConsumers(prefix string, n int) []error {
+	if n < 1 {
+		return []error{fmt.Errorf("%s.consumers: must be >= 1, got %d", prefix, n)}
+	}
+	return nil
+}
+
+func validateTimeout(prefix string, timeout, lease time.Duration) []error {
+	if timeout <= 0 {
+		return []error{fmt.Errorf("%s.timeout: must be a positive duration, got %s", prefix, timeout)}
+	}
+	if lease <= timeout {
+		return []error{fmt.Errorf("dedup.lease: must be longer than %s.timeout (%s), got %s", prefix, timeout, lease)}
+	}
+	return nil
+}
+
+func (t Throttle) validate(prefix string) []error {
+	var errs []error
+	if t.PerSecond < 0 {
+		errs = append(errs, fmt.Errorf("%s.per_second: must be >= 0, got %v", prefix, t.PerSecond))
+	}
+	if t.Burst < 1 {
+		errs = append(errs, fmt.Errorf("%s.burst: must be >= 1, got %d", prefix, t.Burst))
+	}
+	return errs
+}
+
+func (r Retry) validate(prefix string) []error {
+	var errs []error
+	if r.MaxAttempts < 1 {
+		errs = append(errs, fmt.Errorf("%s.max_attempts: must be >= 1, got %d", prefix, r.MaxAttempts))
+	}
+	if r.InitialInterval <= 0 {
+		errs = append(errs, fmt.Errorf("%s.initial_interval: must be a positive duration, got %s", prefix, r.InitialInterval))
+	}
+	if r.MaxInterval < r.InitialInterval {
+		errs = append(errs, fmt.Errorf("%s.max_interval: must be >= initial_interval (%s), got %s", prefix, r.InitialInterval, r.MaxInterval))
+	}
+	if r.MaxElapsed <= 0 {
+		errs = append(errs, fmt.Errorf("%s.max_elapsed: must be a positive duration, got %s", prefix, r.MaxElapsed))
+	}
+	if r.Jitter < 0 || r.Jitter > 1 {
+		errs = append(errs, fmt.Errorf("%s.jitter: must be in [0, 1], got %v", prefix, r.Jitter))
+	}
+	return errs
+}
+
+func checkURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL (%s)", redactedParseError(err))
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			if u.Host == "" {
+				return fmt.Errorf("%s has no host", u.Redacted())
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("must start with %s:// or %s://, got %s", schemes[0], schemes[1], u.Redacted())
+}
+
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port must be 0..65535, got %q", port)
+	}
+	return nil
+}
