@@ -24,7 +24,6 @@ import (
 const (
 	EnvAMQPURL    = "ORDERFLOW_TEST_AMQP_URL"
 	EnvRabbitAPI  = "ORDERFLOW_TEST_RABBITMQ_API"
-	EnvRabbitCtl  = "ORDERFLOW_TEST_RABBITMQCTL"
 	rabbitTimeout = 10 * time.Second
 )
 

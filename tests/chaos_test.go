@@ -81,7 +81,7 @@ func (f *fleet) client() *Client {
 // TestChaos_3_workers_5000_orders_kills_and_restarts runs 3 worker processes on RabbitMQ
 // and Redis, places 5,000 orders through their HTTP APIs, SIGKILLs a random worker every
 // few seconds and starts a new one, and restarts RabbitMQ once and Redis once. Afterwards
-// every order is terminal and every invariant of CONTRACT 3 holds exactly.
+// every order is terminal and every invariant of the saga (CheckInvariants) holds exactly.
 func TestChaos_3_workers_5000_orders_kills_and_restarts(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {

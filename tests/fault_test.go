@@ -21,7 +21,7 @@ import (
 // TestFaults_1000_orders_with_failures_panics_and_duplicates drives 1,000 orders through
 // every handler on GoChannel and a real Redis while 30% of handler attempts fail (half of
 // them after their effects and events are out), some panic, and every message is
-// delivered twice. Afterwards every invariant of CONTRACT 3 holds exactly, and the poison
+// delivered twice. Afterwards every invariant of the saga (CheckInvariants) holds exactly, and the poison
 // queue holds exactly the malformed messages injected, once each.
 func TestFaults_1000_orders_with_failures_panics_and_duplicates(t *testing.T) {
 	t.Parallel()

@@ -200,8 +200,8 @@ func stock(t testing.TB, c *Client, sku string) StockView {
 	return st
 }
 
-// CheckInvariants asserts every invariant of CONTRACT 3 exactly. captures counts the
-// captures the payment provider holds per order id.
+// CheckInvariants asserts every invariant of the saga exactly (README.md, "The flow").
+// captures counts the captures the payment provider holds per order id.
 func CheckInvariants(t testing.TB, c *Client, plan Plan, placed []Placed, out Outcome, captures map[string]int) {
 	t.Helper()
 	require.Len(t, out.Orders, len(placed))

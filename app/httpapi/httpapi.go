@@ -1,5 +1,5 @@
-// Package httpapi is the HTTP API of CONTRACT 4: place orders, read orders, stock and
-// notifications, and report health and readiness.
+// Package httpapi is the HTTP API that README.md ("HTTP API") documents: place orders,
+// read orders, stock and notifications, and report health and readiness.
 package httpapi
 
 import (

