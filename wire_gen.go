@@ -51,7 +51,8 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 		return nil, nil, err
 	}
 	v2 := worker.NewChecks(transport, storage, router)
-	api := httpapi.New(application, v2, registry, logger)
+	metricsHandler := worker.NewMetricsHandler(registry)
+	api := httpapi.New(application, v2, metricsHandler, logger)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	return workerWorker, func() {
 		cleanup2()

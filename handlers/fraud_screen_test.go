@@ -10,11 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/handlers/handlertest"
-	"github.com/orderflow/orderflow/middleware"
 	"github.com/orderflow/orderflow/tests"
 )
 
@@ -43,7 +43,6 @@ func placedOrder(id, customer string, cents int64) event.OrderPlaced {
 	}
 }
 
-
 func TestFraudScreen_flags_a_total_above_the_limit(t *testing.T) {
 	t.Parallel()
 	rig := handlertest.Run(t, handlertest.Row(t, handlers.FraudScreen))
@@ -53,7 +52,7 @@ func TestFraudScreen_flags_a_total_above_the_limit(t *testing.T) {
 	var f handlers.FraudFlagged
 	require.NoError(t, json.Unmarshal(out[0].Payload, &f))
 	assert.Equal(t, handlers.FraudFlagged{OrderID: "ord-big", CustomerID: "cust-1", Reason: handlers.ReasonTotalAboveLimit}, f)
-	assert.Equal(t, "m-big", out[0].Metadata.Get(middleware.CausationIDKey))
+	assert.Equal(t, "m-big", out[0].Metadata.Get(envelope.CausationIDKey))
 
 	assert.Empty(t, rig.Handle(t, "m-ok", placedOrder("ord-ok", "cust-1", 500000)), "at the limit publishes nothing")
 	assert.Empty(t, rig.Poisoned(t))
@@ -100,7 +99,7 @@ func TestFraudScreen_counts_a_customers_orders_within_the_window(t *testing.T) {
 			clock.Advance(2 * time.Minute)
 			assert.Equal(t, "", reason("ord-4"), "the earlier orders are out of the window")
 			assert.Equal(t, "", reason("ord-5"), "a second order within the window")
-	assert.Equal(t, handlers.ReasonTooManyOrders, reason("ord-6"), "a third one")
+			assert.Equal(t, handlers.ReasonTooManyOrders, reason("ord-6"), "a third one")
 		})
 	}
 }
@@ -126,8 +125,8 @@ func TestFraudScreen_poisons_an_order_that_breaks_a_rule(t *testing.T) {
 	assert.Empty(t, rig.Handle(t, "m-bad", bad))
 	poisoned := rig.Poisoned(t)
 	require.Len(t, poisoned, 1)
-	assert.Equal(t, handlers.FraudScreen, poisoned[0].Metadata.Get(middleware.PoisonHandlerKey))
-	assert.Equal(t, "total_cents must equal the sum of quantity × unit_price_cents (100), got 99", poisoned[0].Metadata.Get(middleware.PoisonReasonKey))
+	assert.Equal(t, handlers.FraudScreen, poisoned[0].Metadata.Get(envelope.PoisonHandlerKey))
+	assert.Equal(t, "total_cents must equal the sum of quantity × unit_price_cents (100), got 99", poisoned[0].Metadata.Get(envelope.PoisonReasonKey))
 }
 
 func TestFraudScreen_refuses_bad_settings_at_start_up(t *testing.T) {

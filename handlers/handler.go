@@ -8,9 +8,9 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/domain/event"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // Route handles one event type with a use case that returns the event to publish next,
@@ -69,7 +69,7 @@ func (h Handler) Events() []string {
 // the event is part of the handler's effect and a failed publish is retried with it.
 func (h Handler) Func(pub app.EventPublisher) message.NoPublishHandlerFunc {
 	return func(msg *message.Message) error {
-		name := msg.Metadata.Get(middleware.EventNameKey)
+		name := msg.Metadata.Get(envelope.EventNameKey)
 		route, ok := h.routes[name]
 		if !ok {
 			return domain.Permanent(fmt.Errorf("handler %s does not consume event %q",

@@ -10,12 +10,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/money"
 	"github.com/orderflow/orderflow/domain/order"
 	"github.com/orderflow/orderflow/handlers"
-	"github.com/orderflow/orderflow/middleware"
 	"github.com/orderflow/orderflow/tests"
 )
 
@@ -54,7 +54,7 @@ func publish(t *testing.T, w *tests.TestWorker, id, correlationID string, e even
 	require.NoError(t, err)
 	msg := message.NewMessage(id, body)
 	if correlationID != "" {
-		msg.Metadata.Set(middleware.CorrelationIDKey, correlationID)
+		msg.Metadata.Set(envelope.CorrelationIDKey, correlationID)
 	}
 	w.Tap.Publish(t, e.EventName(), msg)
 }
@@ -172,9 +172,9 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					want, err := json.Marshal(tt.Want)
 					require.NoError(t, err)
 					assert.JSONEq(t, string(want), string(got.Payload))
-					assert.Equal(t, "corr-1", got.Metadata.Get(middleware.CorrelationIDKey), "correlation id copied")
-					assert.Equal(t, "msg-in-1", got.Metadata.Get(middleware.CausationIDKey), "causation id is the id handled")
-					assert.Equal(t, tt.Want.EventName(), got.Metadata.Get(middleware.EventNameKey))
+					assert.Equal(t, "corr-1", got.Metadata.Get(envelope.CorrelationIDKey), "correlation id copied")
+					assert.Equal(t, "msg-in-1", got.Metadata.Get(envelope.CausationIDKey), "causation id is the id handled")
+					assert.Equal(t, tt.Want.EventName(), got.Metadata.Get(envelope.EventNameKey))
 				}
 				assert.Empty(t, w.Tap.Poisoned(t), "nothing poisoned")
 				tt.Then(t, w)
@@ -206,8 +206,8 @@ func TestHandlers_event_ids_differ_per_message_handled(t *testing.T) {
 	publish(t, w, "msg-b", "", event.OrderConfirmed{OrderID: "ord-b", CustomerID: "c"})
 	second := tests.Receive(t, out)
 	assert.NotEqual(t, first.UUID, second.UUID)
-	assert.NotEmpty(t, first.Metadata.Get(middleware.CorrelationIDKey), "a correlation id is created when absent")
-	assert.NotEqual(t, first.Metadata.Get(middleware.CorrelationIDKey), second.Metadata.Get(middleware.CorrelationIDKey))
+	assert.NotEmpty(t, first.Metadata.Get(envelope.CorrelationIDKey), "a correlation id is created when absent")
+	assert.NotEqual(t, first.Metadata.Get(envelope.CorrelationIDKey), second.Metadata.Get(envelope.CorrelationIDKey))
 }
 
 func assertStatus(t *testing.T, w *tests.TestWorker, status order.Status, reason string) {

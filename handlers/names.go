@@ -13,9 +13,3 @@ const (
 	OrderCancel      = "order-cancel"
 	NotificationSend = "notification-send"
 )
-
-// PoisonTopic is the durable queue that holds messages no handler could process.
-const PoisonTopic = "orderflow.poison"
-
-// QueueName returns the queue a handler consumes from: orderflow.<handler>.
-func QueueName(handler string) string { return "orderflow." + handler }

@@ -10,8 +10,8 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain/event"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // idNamespace scopes the deterministic ids of published events.
@@ -52,8 +52,8 @@ func NewMessage(ctx context.Context, e event.Event) (*message.Message, error) {
 		return nil, fmt.Errorf("encode %s: %w", e.EventName(), err)
 	}
 	id := uuid.NewString()
-	correlationID := middleware.CorrelationIDFrom(ctx)
-	handled, inHandler := middleware.HandledFrom(ctx)
+	correlationID := envelope.CorrelationIDFrom(ctx)
+	handled, inHandler := envelope.HandledFrom(ctx)
 	switch key := app.IdempotencyKeyFrom(ctx); {
 	case inHandler:
 		id = uuid.NewSHA1(idNamespace, []byte(handled.Handler+"\x00"+handled.MessageID+"\x00"+e.EventName())).String()
@@ -64,10 +64,10 @@ func NewMessage(ctx context.Context, e event.Event) (*message.Message, error) {
 		correlationID = uuid.NewString()
 	}
 	msg := message.NewMessage(id, payload)
-	msg.Metadata.Set(middleware.EventNameKey, e.EventName())
-	msg.Metadata.Set(middleware.CorrelationIDKey, correlationID)
+	msg.Metadata.Set(envelope.EventNameKey, e.EventName())
+	msg.Metadata.Set(envelope.CorrelationIDKey, correlationID)
 	if inHandler {
-		msg.Metadata.Set(middleware.CausationIDKey, handled.MessageID)
+		msg.Metadata.Set(envelope.CausationIDKey, handled.MessageID)
 	}
 	return msg, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
@@ -51,21 +52,21 @@ func TestNewMessage_ids_are_deterministic_inside_a_handler(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, first.UUID, otherHandler.UUID)
 
-	assert.Equal(t, "in-1", first.Metadata.Get(middleware.CausationIDKey))
-	assert.Equal(t, "order.confirmed", first.Metadata.Get(middleware.EventNameKey))
+	assert.Equal(t, "in-1", first.Metadata.Get(envelope.CausationIDKey))
+	assert.Equal(t, "order.confirmed", first.Metadata.Get(envelope.EventNameKey))
 }
 
 func TestNewMessage_outside_a_handler(t *testing.T) {
 	t.Parallel()
 	e := event.OrderConfirmed{OrderID: "ord-1"}
-	a, err := handlers.NewMessage(middleware.WithCorrelationID(context.Background(), "corr-http"), e)
+	a, err := handlers.NewMessage(envelope.WithCorrelationID(context.Background(), "corr-http"), e)
 	require.NoError(t, err)
 	b, err := handlers.NewMessage(context.Background(), e)
 	require.NoError(t, err)
 	assert.NotEqual(t, a.UUID, b.UUID, "fresh ids outside a handler")
-	assert.Equal(t, "corr-http", a.Metadata.Get(middleware.CorrelationIDKey))
-	assert.NotEmpty(t, b.Metadata.Get(middleware.CorrelationIDKey), "a flow gets a correlation id when it has none")
-	assert.Empty(t, a.Metadata.Get(middleware.CausationIDKey))
+	assert.Equal(t, "corr-http", a.Metadata.Get(envelope.CorrelationIDKey))
+	assert.NotEmpty(t, b.Metadata.Get(envelope.CorrelationIDKey), "a flow gets a correlation id when it has none")
+	assert.Empty(t, a.Metadata.Get(envelope.CausationIDKey))
 }
 
 func TestNewMessage_ids_derive_from_an_idempotency_key(t *testing.T) {

@@ -12,25 +12,26 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/middleware"
 )
 
 func TestCorrelation_on_returned_messages(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, func(msg *message.Message) ([]*message.Message, error) {
-		handled, ok := middleware.HandledFrom(msg.Context())
+		handled, ok := envelope.HandledFrom(msg.Context())
 		require.True(t, ok)
 		assert.Equal(t, "m1", handled.MessageID)
 		assert.Equal(t, "h", handled.Handler)
-		assert.Equal(t, "corr-1", middleware.CorrelationIDFrom(msg.Context()))
+		assert.Equal(t, "corr-1", envelope.CorrelationIDFrom(msg.Context()))
 		return []*message.Message{message.NewMessage("out-1", nil)}, nil
 	}, middleware.Correlation)
 	in := message.NewMessage("m1", nil)
-	in.Metadata.Set(middleware.CorrelationIDKey, "corr-1")
+	in.Metadata.Set(envelope.CorrelationIDKey, "corr-1")
 	r.publish(t, in)
 	out := receive(t, r.out)
-	assert.Equal(t, "corr-1", out.Metadata.Get(middleware.CorrelationIDKey))
-	assert.Equal(t, "m1", out.Metadata.Get(middleware.CausationIDKey))
+	assert.Equal(t, "corr-1", out.Metadata.Get(envelope.CorrelationIDKey))
+	assert.Equal(t, "m1", out.Metadata.Get(envelope.CausationIDKey))
 }
 
 func TestCorrelation_created_when_absent(t *testing.T) {
@@ -40,7 +41,7 @@ func TestCorrelation_created_when_absent(t *testing.T) {
 	}, middleware.Correlation)
 	r.publish(t, message.NewMessage("m1", nil))
 	out := receive(t, r.out)
-	assert.Len(t, out.Metadata.Get(middleware.CorrelationIDKey), 36, "a new UUID")
+	assert.Len(t, out.Metadata.Get(envelope.CorrelationIDKey), 36, "a new UUID")
 }
 
 // syncBuffer is a log sink the handler goroutines can share.
@@ -70,9 +71,9 @@ func TestLogging_every_line_names_the_message(t *testing.T) {
 		return []*message.Message{message.NewMessage("out-1", nil)}, nil
 	}, middleware.Correlation, middleware.Logging{Logger: logger}.Middleware)
 	in := message.NewMessage("m1", nil)
-	in.Metadata.Set(middleware.CorrelationIDKey, "corr-1")
-	in.Metadata.Set(middleware.CausationIDKey, "cause-0")
-	in.Metadata.Set(middleware.EventNameKey, "order.placed")
+	in.Metadata.Set(envelope.CorrelationIDKey, "corr-1")
+	in.Metadata.Set(envelope.CausationIDKey, "cause-0")
+	in.Metadata.Set(envelope.EventNameKey, "order.placed")
 	r.publish(t, in)
 	receive(t, r.out)
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -70,11 +71,11 @@ type Dedup struct {
 func DedupKey(handler string, msg *message.Message) string {
 	id := msg.UUID
 	if id == "" {
-		sum := sha256.Sum256(append([]byte(msg.Metadata.Get(EventNameKey)+"\x00"), msg.Payload...))
+		sum := sha256.Sum256(append([]byte(msg.Metadata.Get(envelope.EventNameKey)+"\x00"), msg.Payload...))
 		id = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	if msg.Metadata.Get(ReplayHandlerKey) == handler {
-		id += "#replay:" + msg.Metadata.Get(ReplayIDKey)
+	if msg.Metadata.Get(envelope.ReplayHandlerKey) == handler {
+		id += "#replay:" + msg.Metadata.Get(envelope.ReplayIDKey)
 	}
 	return handler + ":" + id
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/orderflow/orderflow/app/envelope"
 )
 
 type loggerKey struct{}
@@ -51,9 +53,9 @@ func (l Logging) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		logger := &messageLogger{base: l.Logger, attrs: []any{
 			"handler", message.HandlerNameFromCtx(msg.Context()),
 			"message_id", msg.UUID,
-			"event", msg.Metadata.Get(EventNameKey),
-			"correlation_id", msg.Metadata.Get(CorrelationIDKey),
-			"causation_id", msg.Metadata.Get(CausationIDKey),
+			"event", msg.Metadata.Get(envelope.EventNameKey),
+			"correlation_id", msg.Metadata.Get(envelope.CorrelationIDKey),
+			"causation_id", msg.Metadata.Get(envelope.CausationIDKey),
 		}}
 		ctx := context.WithValue(msg.Context(), loggerKey{}, logger)
 		msg.SetContext(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/middleware"
 )
@@ -62,6 +63,6 @@ func TestTimeout_bounds_each_attempt(t *testing.T) {
 		wmmiddleware.Timeout(20*time.Millisecond))
 	r.publish(t, message.NewMessage("m1", nil))
 	poisoned := receive(t, r.poison)
-	assert.Equal(t, context.DeadlineExceeded.Error(), poisoned.Metadata.Get(middleware.PoisonReasonKey))
-	assert.Equal(t, "3", poisoned.Metadata.Get(middleware.PoisonAttemptsKey), "each attempt gets a fresh deadline")
+	assert.Equal(t, context.DeadlineExceeded.Error(), poisoned.Metadata.Get(envelope.PoisonReasonKey))
+	assert.Equal(t, "3", poisoned.Metadata.Get(envelope.PoisonAttemptsKey), "each attempt gets a fresh deadline")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -49,18 +50,18 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		handler := message.HandlerNameFromCtx(msg.Context())
 		poisoned := msg.Copy()
-		poisoned.Metadata.Set(PoisonReasonKey, err.Error())
-		poisoned.Metadata.Set(PoisonHandlerKey, handler)
-		poisoned.Metadata.Set(PoisonRoutingKeyKey, msg.Metadata.Get(EventNameKey))
-		poisoned.Metadata.Set(PoisonAttemptsKey, strconv.Itoa(AttemptsOf(err)))
-		poisoned.Metadata.Set(PoisonedAtKey, now().UTC().Format(time.RFC3339Nano))
+		poisoned.Metadata.Set(envelope.PoisonReasonKey, err.Error())
+		poisoned.Metadata.Set(envelope.PoisonHandlerKey, handler)
+		poisoned.Metadata.Set(envelope.PoisonRoutingKeyKey, msg.Metadata.Get(envelope.EventNameKey))
+		poisoned.Metadata.Set(envelope.PoisonAttemptsKey, strconv.Itoa(AttemptsOf(err)))
+		poisoned.Metadata.Set(envelope.PoisonedAtKey, now().UTC().Format(time.RFC3339Nano))
 		if perr := p.Publisher.Publish(p.Topic, poisoned); perr != nil {
 			return nil, fmt.Errorf("poison message %s: %w (handler error: %v)", msg.UUID, perr, err)
 		}
 		logger := LoggerFrom(ctx, p.Logger)
 		logger.ErrorContext(ctx, "message poisoned",
 			"handler", handler, "message_id", msg.UUID,
-			"routing_key", msg.Metadata.Get(EventNameKey), "reason", err.Error(),
+			"routing_key", msg.Metadata.Get(envelope.EventNameKey), "reason", err.Error(),
 			"attempts", AttemptsOf(err))
 		if err := held.MarkDone(ctx); err != nil {
 			logger.WarnContext(ctx, "poisoned message not marked done; a duplicate may be poisoned too", "error", err.Error())

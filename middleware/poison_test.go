@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/middleware"
 )
@@ -21,7 +22,7 @@ func TestPoison_keeps_the_message_and_adds_why(t *testing.T) {
 		return nil, &domain.MalformedError{What: "order.placed", Err: errors.New("unexpected end of JSON input")}
 	})
 	msg := message.NewMessage("m-42", []byte(`{"order_id":`))
-	msg.Metadata.Set(middleware.EventNameKey, "order.placed")
+	msg.Metadata.Set(envelope.EventNameKey, "order.placed")
 	msg.Metadata.Set("x-custom", "kept")
 	before := time.Now().UTC().Add(-time.Second)
 	r.publish(t, msg)
@@ -30,11 +31,11 @@ func TestPoison_keeps_the_message_and_adds_why(t *testing.T) {
 	assert.Equal(t, "m-42", poisoned.UUID, "the id is kept")
 	assert.Equal(t, `{"order_id":`, string(poisoned.Payload), "the body is kept")
 	assert.Equal(t, "kept", poisoned.Metadata.Get("x-custom"), "the headers are kept")
-	assert.Equal(t, "decode order.placed: unexpected end of JSON input", poisoned.Metadata.Get(middleware.PoisonReasonKey))
-	assert.Equal(t, "h", poisoned.Metadata.Get(middleware.PoisonHandlerKey))
-	assert.Equal(t, "order.placed", poisoned.Metadata.Get(middleware.PoisonRoutingKeyKey))
-	assert.Equal(t, "1", poisoned.Metadata.Get(middleware.PoisonAttemptsKey))
-	at, err := time.Parse(time.RFC3339Nano, poisoned.Metadata.Get(middleware.PoisonedAtKey))
+	assert.Equal(t, "decode order.placed: unexpected end of JSON input", poisoned.Metadata.Get(envelope.PoisonReasonKey))
+	assert.Equal(t, "h", poisoned.Metadata.Get(envelope.PoisonHandlerKey))
+	assert.Equal(t, "order.placed", poisoned.Metadata.Get(envelope.PoisonRoutingKeyKey))
+	assert.Equal(t, "1", poisoned.Metadata.Get(envelope.PoisonAttemptsKey))
+	at, err := time.Parse(time.RFC3339Nano, poisoned.Metadata.Get(envelope.PoisonedAtKey))
 	require.NoError(t, err)
 	assert.True(t, at.After(before))
 	assert.Len(t, r.callTimes(), 1, "the poisoned message is acked, not redelivered")

@@ -9,15 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
-)
-
-// Metadata a redelivered message carries.
-const (
-	// RedeliveriesKey counts the delayed redeliveries so far.
-	RedeliveriesKey = "redeliveries"
-	// AttemptsBeforeKey counts the handler attempts of the earlier deliveries.
-	AttemptsBeforeKey = "attempts_before"
 )
 
 // Delayer parks a message and delivers it to queue again after delay, without holding a
@@ -47,8 +40,8 @@ func (r Redeliver) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if err == nil || domain.IsPermanent(err) || errors.Is(err, context.Canceled) {
 			return produced, err
 		}
-		redeliveries := metadataInt(msg, RedeliveriesKey)
-		attempts := metadataInt(msg, AttemptsBeforeKey) + AttemptsOf(err)
+		redeliveries := metadataInt(msg, envelope.RedeliveriesKey)
+		attempts := metadataInt(msg, envelope.AttemptsBeforeKey) + AttemptsOf(err)
 		waiting := errors.Is(err, domain.ErrUnavailable) || errors.Is(err, ErrInFlight)
 		if redeliveries >= len(r.Delays) && !waiting {
 			return produced, &AttemptsError{Attempts: attempts, Err: err}
@@ -59,8 +52,8 @@ func (r Redeliver) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		handler := message.HandlerNameFromCtx(msg.Context())
 		parked := msg.Copy()
-		parked.Metadata.Set(RedeliveriesKey, strconv.Itoa(next))
-		parked.Metadata.Set(AttemptsBeforeKey, strconv.Itoa(attempts))
+		parked.Metadata.Set(envelope.RedeliveriesKey, strconv.Itoa(next))
+		parked.Metadata.Set(envelope.AttemptsBeforeKey, strconv.Itoa(attempts))
 		delay := r.Delays[min(tier, len(r.Delays)-1)]
 		if perr := r.Delayer.Delay(r.Queue(handler), delay, parked); perr != nil {
 			// Not parked: hand the message back to the broker instead.

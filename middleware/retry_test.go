@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/middleware"
 )
@@ -45,8 +46,8 @@ func TestRetry_stops_at_max_attempts_then_poison(t *testing.T) {
 	r.publish(t, message.NewMessage("m1", nil))
 	poisoned := receive(t, r.poison)
 	assert.Len(t, r.callTimes(), 3)
-	assert.Equal(t, "3", poisoned.Metadata.Get(middleware.PoisonAttemptsKey))
-	assert.Equal(t, "provider timed out", poisoned.Metadata.Get(middleware.PoisonReasonKey))
+	assert.Equal(t, "3", poisoned.Metadata.Get(envelope.PoisonAttemptsKey))
+	assert.Equal(t, "provider timed out", poisoned.Metadata.Get(envelope.PoisonReasonKey))
 }
 
 func TestRetry_stops_at_max_elapsed(t *testing.T) {
@@ -72,8 +73,8 @@ func TestRetry_permanent_error_goes_to_poison_at_once(t *testing.T) {
 	r.publish(t, message.NewMessage("m1", []byte(`{"x":1}`)))
 	poisoned := receive(t, r.poison)
 	assert.Len(t, r.callTimes(), 1, "a permanent error is not retried")
-	assert.Equal(t, "items[0].quantity must be 1..1000", poisoned.Metadata.Get(middleware.PoisonReasonKey))
-	assert.Equal(t, "1", poisoned.Metadata.Get(middleware.PoisonAttemptsKey))
+	assert.Equal(t, "items[0].quantity must be 1..1000", poisoned.Metadata.Get(envelope.PoisonReasonKey))
+	assert.Equal(t, "1", poisoned.Metadata.Get(envelope.PoisonAttemptsKey))
 }
 
 func TestRecoverer_panic_becomes_a_retried_error(t *testing.T) {
@@ -101,5 +102,5 @@ func TestRecoverer_panic_every_time_is_poisoned_with_the_panic(t *testing.T) {
 		wmmiddleware.Recoverer)
 	r.publish(t, message.NewMessage("m1", nil))
 	poisoned := receive(t, r.poison)
-	assert.Contains(t, poisoned.Metadata.Get(middleware.PoisonReasonKey), `panic occurred: "nil map"`)
+	assert.Contains(t, poisoned.Metadata.Get(envelope.PoisonReasonKey), `panic occurred: "nil map"`)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -156,7 +157,7 @@ func (i inprocTap) Subscribe(t testing.TB, topic string) <-chan *message.Message
 }
 
 func (i inprocTap) Poisoned(testing.TB) []*message.Message {
-	return i.w.Broker.Retained(handlers.PoisonTopic)
+	return i.w.Broker.Retained(envelope.PoisonTopic)
 }
 
 // Env is where a test worker runs: a broker and a store.

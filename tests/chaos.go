@@ -9,9 +9,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/worker"
-	"github.com/orderflow/orderflow/handlers"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // Faults configures what ChaosTransport does to the messages handlers publish.
@@ -62,8 +61,8 @@ func (c *ChaosTransport) roll() float64 {
 type chaosPublisher struct{ c *ChaosTransport }
 
 func (p chaosPublisher) Publish(topic string, msgs ...*message.Message) error {
-	fromHandler := len(msgs) > 0 && msgs[0].Metadata.Get(middleware.CausationIDKey) != ""
-	if !fromHandler || topic == handlers.PoisonTopic {
+	fromHandler := len(msgs) > 0 && msgs[0].Metadata.Get(envelope.CausationIDKey) != ""
+	if !fromHandler || topic == envelope.PoisonTopic {
 		return p.c.inner.Publisher.Publish(topic, msgs...)
 	}
 	roll := p.c.roll()

@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // TestFaults_1000_orders_with_failures_panics_and_duplicates drives 1,000 orders through
@@ -56,9 +56,9 @@ func TestFaults_1000_orders_with_failures_panics_and_duplicates(t *testing.T) {
 			want = append(want, h+" "+id)
 		}
 	}
-	for _, m := range broker.Retained(handlers.PoisonTopic) {
-		got = append(got, m.Metadata.Get(middleware.PoisonHandlerKey)+" "+m.UUID)
-		assert.Equal(t, "1", m.Metadata.Get(middleware.PoisonAttemptsKey), "a permanent failure is not retried")
+	for _, m := range broker.Retained(envelope.PoisonTopic) {
+		got = append(got, m.Metadata.Get(envelope.PoisonHandlerKey)+" "+m.UUID)
+		assert.Equal(t, "1", m.Metadata.Get(envelope.PoisonAttemptsKey), "a permanent failure is not retried")
 	}
 	sort.Strings(want)
 	sort.Strings(got)

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // foreignProducer publishes the way any program with amqp091-go might: no Watermill
@@ -108,7 +108,7 @@ func TestAMQP_foreign_producer(t *testing.T) {
 		msg := Receive(t, confirmed)
 		var oc event.OrderConfirmed
 		require.NoError(t, json.Unmarshal(msg.Payload, &oc))
-		got[oc.OrderID] = msg.Metadata.Get(middleware.CorrelationIDKey)
+		got[oc.OrderID] = msg.Metadata.Get(envelope.CorrelationIDKey)
 	}
 	assert.Equal(t, "corr-foreign", got["ord-f1"], "the correlation_id property travels the whole flow")
 	assert.NotEmpty(t, got["ord-f2"], "a flow without correlation_id gets one")

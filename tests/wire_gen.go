@@ -42,7 +42,8 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		return nil, nil, err
 	}
 	v := worker.NewChecks(transport, storage, router)
-	api := httpapi.New(application, v, registry, logger)
+	metricsHandler := worker.NewMetricsHandler(registry)
+	api := httpapi.New(application, v, metricsHandler, logger)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
@@ -75,7 +76,8 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 		return nil, nil, err
 	}
 	v := worker.NewChecks(transport, storage, router)
-	api := httpapi.New(application, v, registry, logger)
+	metricsHandler := worker.NewMetricsHandler(registry)
+	api := httpapi.New(application, v, metricsHandler, logger)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,

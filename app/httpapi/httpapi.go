@@ -11,15 +11,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/order"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // MaxBodyBytes is the largest request body accepted; a larger one gets 413.
@@ -38,13 +35,17 @@ type Check struct {
 type API struct {
 	app     *app.Application
 	checks  []Check
-	metrics prometheus.Gatherer
+	metrics http.Handler
 	logger  *slog.Logger
 }
 
+// MetricsHandler serves GET /metrics (the worker's is Prometheus's text format); the API
+// does not depend on what produces it.
+type MetricsHandler http.Handler
+
 // New returns the API over the use cases; checks decide /readyz, and metrics is what
 // /metrics shows.
-func New(application *app.Application, checks []Check, metrics prometheus.Gatherer, logger *slog.Logger) *API {
+func New(application *app.Application, checks []Check, metrics MetricsHandler, logger *slog.Logger) *API {
 	return &API{app: application, checks: checks, metrics: metrics, logger: logger}
 }
 
@@ -60,7 +61,7 @@ func (a *API) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", a.metrics)
 	return mux
 }
 
@@ -82,7 +83,7 @@ func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if id := r.Header.Get("X-Correlation-ID"); domain.CheckIdentifier(id) == nil {
-		ctx = middleware.WithCorrelationID(ctx, id)
+		ctx = envelope.WithCorrelationID(ctx, id)
 	}
 	res, err := a.app.PlaceOrder.Handle(ctx, app.PlaceOrderCommand{
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),

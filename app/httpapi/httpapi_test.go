@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -27,7 +26,7 @@ func TestReadyz_names_what_is_down(t *testing.T) {
 		{Name: "broker", Fn: func(context.Context) error { return nil }},
 		{Name: "store", Fn: func(context.Context) error { return errors.New("dial tcp 127.0.0.1:6379: connection refused") }},
 	}
-	api := httpapi.New(&app.Application{}, checks, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := httpapi.New(&app.Application{}, checks, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	rec := httptest.NewRecorder()
 	api.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
@@ -45,7 +44,7 @@ func TestPostOrders_503_with_retry_after_when_the_event_cannot_be_sent(t *testin
 	t.Parallel()
 	keys := memory.NewIdempotencyKeys()
 	application := app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil)
-	api := httpapi.New(application, nil, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	body := `{"customer_id": "c", "items": [{"sku": "S", "quantity": 1, "unit_price_cents": 1}], "currency": "USD"}`
 
 	rec := httptest.NewRecorder()
@@ -66,7 +65,7 @@ func TestPostOrders_409_while_the_same_key_is_in_progress(t *testing.T) {
 	keys := memory.NewIdempotencyKeys()
 	_, _, err := keys.Begin(context.Background(), "k1", time.Minute)
 	require.NoError(t, err)
-	api := httpapi.New(app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil), nil, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api := httpapi.New(app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil), nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(`{"customer_id": "c", "items": [{"sku": "S", "quantity": 1, "unit_price_cents": 1}], "currency": "USD"}`))
 	req.Header.Set("Idempotency-Key", "k1")

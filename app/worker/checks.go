@@ -7,6 +7,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/orderflow/orderflow/app/httpapi"
 )
@@ -30,4 +31,9 @@ func NewMetricsRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
+}
+
+// NewMetricsHandler serves the registry in Prometheus's text format.
+func NewMetricsHandler(reg *prometheus.Registry) httpapi.MetricsHandler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

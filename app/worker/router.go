@@ -10,6 +10,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
@@ -33,7 +34,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	sub := unclosable{transport.Subscriber}
 	var errs []error
 	for _, row := range rows {
-		queue := handlers.QueueName(row.Name)
+		queue := envelope.QueueName(row.Name)
 		if err := transport.Subscriber.Bind(queue, cfg.Handler(row.Name).Consumers, row.Handler.Events()...); err != nil {
 			errs = append(errs, fmt.Errorf("bind handler %s: %w", row.Name, err))
 			continue

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -33,8 +34,8 @@ func TestStandard_chain_order(t *testing.T) {
 
 func TestNames_agree_across_transports(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, handlers.PoisonTopic, amqpbroker.PoisonQueueName, "Poison publishes to the topic the AMQP topology names")
-	assert.Equal(t, "orderflow.payment-capture", handlers.QueueName(handlers.PaymentCapture))
+	assert.Equal(t, envelope.PoisonTopic, amqpbroker.PoisonQueueName, "Poison publishes to the topic the AMQP topology names")
+	assert.Equal(t, "orderflow.payment-capture", envelope.QueueName(handlers.PaymentCapture))
 }
 
 // TestRouter_first_added_middleware_is_outermost pins the Watermill behaviour the table

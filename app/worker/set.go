@@ -26,6 +26,7 @@ var Set = wire.NewSet(
 	ProvidePaymentProvider,
 	NewPaySim,
 	NewMetricsRegistry,
+	NewMetricsHandler,
 	middleware.NewMetrics,
 	wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 	wire.Bind(new(prometheus.Gatherer), new(*prometheus.Registry)),

@@ -8,6 +8,7 @@ import (
 	wmmiddleware "github.com/ThreeDotsLabs/watermill/message/router/middleware"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
@@ -45,7 +46,7 @@ var builtinStages = map[string]builtinStage{
 	handlers.StagePoison.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
 		return middleware.Poison{
 			Publisher:  b.transport.Publisher,
-			Topic:      handlers.PoisonTopic,
+			Topic:      envelope.PoisonTopic,
 			Logger:     b.logger,
 			OnPoisoned: b.metrics.Poisoned,
 		}.Middleware, nil
@@ -57,7 +58,7 @@ var builtinStages = map[string]builtinStage{
 		return middleware.Redeliver{
 			Delayer: b.transport.Delayer,
 			Delays:  b.cfg.AMQP.RetryDelays,
-			Queue:   handlers.QueueName,
+			Queue:   envelope.QueueName,
 			Logger:  b.logger,
 		}.Middleware, nil
 	},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 )
@@ -20,7 +21,7 @@ func Definitions(cfg *configs.Config, logger *slog.Logger, table []handlers.Defi
 	}
 	queues := make([]amqpbroker.HandlerQueue, len(built))
 	for i, b := range built {
-		queues[i] = amqpbroker.HandlerQueue{Queue: handlers.QueueName(b.Name), Events: b.Handler.Events()}
+		queues[i] = amqpbroker.HandlerQueue{Queue: envelope.QueueName(b.Name), Events: b.Handler.Events()}
 	}
 	topology := &amqpbroker.Topology{QueueType: cfg.AMQP.QueueType, RetryDelays: cfg.AMQP.RetryDelays}
 	return topology.Definitions(queues)

@@ -9,8 +9,8 @@ import (
 
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
 	"github.com/orderflow/orderflow/app/adapters/inproc"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/configs"
-	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
 )
 
@@ -74,7 +74,7 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 func NewInprocBroker(logger *slog.Logger) (*inproc.Broker, func()) {
 	// GoChannel logs every message to a topic nobody consumes (notification.sent) at
 	// info; that is routine here.
-	broker := inproc.New(watermillLogger(logger, true), handlers.PoisonTopic)
+	broker := inproc.New(watermillLogger(logger, true), envelope.PoisonTopic)
 	return broker, func() {
 		if err := broker.Close(); err != nil {
 			logger.Error("close in-process broker", "error", err)

@@ -18,11 +18,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
-	"github.com/orderflow/orderflow/middleware"
 	"github.com/orderflow/orderflow/tests"
 )
 
@@ -192,7 +192,7 @@ func (r *Rig) PublishedFor(id string) []*message.Message {
 	defer r.mu.Unlock()
 	var out []*message.Message
 	for _, m := range r.published {
-		if m.Metadata.Get(middleware.CausationIDKey) == id {
+		if m.Metadata.Get(envelope.CausationIDKey) == id {
 			out = append(out, m)
 		}
 	}
@@ -219,7 +219,7 @@ func (p recordingPublisher) Publish(topic string, msgs ...*message.Message) erro
 	if err := p.Publisher.Publish(topic, msgs...); err != nil {
 		return err
 	}
-	if topic == handlers.PoisonTopic {
+	if topic == envelope.PoisonTopic {
 		return nil
 	}
 	p.rig.record(func() {

@@ -18,7 +18,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/orderflow/orderflow/middleware"
+	"github.com/orderflow/orderflow/app/envelope"
 )
 
 // ContentType is the content type of every event body.
@@ -51,16 +51,16 @@ func (m Marshaler) Marshal(msg *message.Message) (amqp.Publishing, error) {
 	}
 	headers := make(amqp.Table, len(msg.Metadata))
 	for k, v := range msg.Metadata {
-		if k != middleware.CorrelationIDKey {
+		if k != envelope.CorrelationIDKey {
 			headers[k] = v
 		}
 	}
 	return amqp.Publishing{
 		MessageId:     msg.UUID,
-		CorrelationId: msg.Metadata.Get(middleware.CorrelationIDKey),
+		CorrelationId: msg.Metadata.Get(envelope.CorrelationIDKey),
 		ContentType:   ContentType,
 		Timestamp:     now().UTC(),
-		Type:          msg.Metadata.Get(middleware.EventNameKey),
+		Type:          msg.Metadata.Get(envelope.EventNameKey),
 		DeliveryMode:  amqp.Persistent,
 		Headers:       headers,
 		Body:          msg.Payload,
@@ -96,10 +96,10 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 		}
 	}
 	if d.CorrelationId != "" {
-		msg.Metadata.Set(middleware.CorrelationIDKey, d.CorrelationId)
+		msg.Metadata.Set(envelope.CorrelationIDKey, d.CorrelationId)
 	}
 	if IsEventName(d.RoutingKey) {
-		msg.Metadata.Set(middleware.EventNameKey, d.RoutingKey)
+		msg.Metadata.Set(envelope.EventNameKey, d.RoutingKey)
 	}
 	return msg, nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/orderflow/orderflow/middleware"
+	"github.com/orderflow/orderflow/app/envelope"
 )
 
 // Poisoned is a message in the poison queue.
@@ -74,13 +74,13 @@ func poisonedFrom(d amqp.Delivery) Poisoned {
 	}
 	p := Poisoned{
 		ID:         d.MessageId,
-		Handler:    header(middleware.PoisonHandlerKey),
-		RoutingKey: header(middleware.PoisonRoutingKeyKey),
-		Reason:     header(middleware.PoisonReasonKey),
+		Handler:    header(envelope.PoisonHandlerKey),
+		RoutingKey: header(envelope.PoisonRoutingKeyKey),
+		Reason:     header(envelope.PoisonReasonKey),
 		delivery:   d,
 	}
-	p.Attempts, _ = strconv.Atoi(header(middleware.PoisonAttemptsKey))
-	p.PoisonedAt, _ = time.Parse(time.RFC3339Nano, header(middleware.PoisonedAtKey))
+	p.Attempts, _ = strconv.Atoi(header(envelope.PoisonAttemptsKey))
+	p.PoisonedAt, _ = time.Parse(time.RFC3339Nano, header(envelope.PoisonedAtKey))
 	return p
 }
 
@@ -142,13 +142,13 @@ func replayOf(p Poisoned) amqp.Publishing {
 	headers := amqp.Table{}
 	for k, v := range d.Headers {
 		switch {
-		case strings.HasPrefix(k, "poison"), k == middleware.RedeliveriesKey, k == middleware.AttemptsBeforeKey:
+		case strings.HasPrefix(k, "poison"), k == envelope.RedeliveriesKey, k == envelope.AttemptsBeforeKey:
 		default:
 			headers[k] = v
 		}
 	}
-	headers[middleware.ReplayHandlerKey] = p.Handler
-	headers[middleware.ReplayIDKey] = uuid.NewString()
+	headers[envelope.ReplayHandlerKey] = p.Handler
+	headers[envelope.ReplayIDKey] = uuid.NewString()
 	return amqp.Publishing{
 		MessageId:     d.MessageId,
 		CorrelationId: d.CorrelationId,

@@ -13,7 +13,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
 
-	"github.com/orderflow/orderflow/middleware"
+	"github.com/orderflow/orderflow/app/envelope"
 )
 
 // Broker publishes to event topics and delivers through bound queues. It is a
@@ -78,7 +78,7 @@ func (b *Broker) Retained(topic string) []*message.Message {
 
 // Subscribe implements message.Subscriber for a bound queue, or for a single topic when
 // nothing is bound to that name. Each message carries its event name in
-// middleware.EventNameKey.
+// envelope.EventNameKey.
 func (b *Broker) Subscribe(ctx context.Context, queue string) (<-chan *message.Message, error) {
 	b.mu.Lock()
 	events := b.bindings[queue]
@@ -97,7 +97,7 @@ func (b *Broker) Subscribe(ctx context.Context, queue string) (<-chan *message.M
 		go func() {
 			defer wg.Done()
 			for msg := range in {
-				msg.Metadata.Set(middleware.EventNameKey, name)
+				msg.Metadata.Set(envelope.EventNameKey, name)
 				out <- msg
 			}
 		}()
