@@ -121,7 +121,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		produced, handlerErr := h(msg)
 		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		defer cancel()
-		if held, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); ok && domain.IsPermanent(handlerErr) {
+		if held, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); ok && KindOf(handlerErr) == Permanent {
 			// The message is going to the poison queue: keep it claimed until it is
 			// there, so a duplicate is not poisoned too (see HeldClaim).
 			held.set(d.Store, key, token, d.TTL)

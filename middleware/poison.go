@@ -1,8 +1,6 @@
 package middleware
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -11,7 +9,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app/envelope"
-	"github.com/orderflow/orderflow/domain"
 )
 
 // Poison moves a message whose handler failed for good to the poison topic, with the
@@ -78,7 +75,6 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 // cancelled (shutdown), whose store or broker is down, or whose duplicate is in flight is
 // handed back for redelivery instead.
 func Poisonable(err error) bool {
-	return !errors.Is(err, context.Canceled) &&
-		!errors.Is(err, domain.ErrUnavailable) &&
-		!errors.Is(err, ErrInFlight)
+	k := KindOf(err)
+	return k == Permanent || k == Transient
 }

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app/envelope"
-	"github.com/orderflow/orderflow/domain"
 )
 
 // Delayer parks a message and delivers it to queue again after delay, without holding a
@@ -37,12 +35,16 @@ type Redeliver struct {
 func (r Redeliver) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	return func(msg *message.Message) ([]*message.Message, error) {
 		produced, err := h(msg)
-		if err == nil || domain.IsPermanent(err) || errors.Is(err, context.Canceled) {
+		if err == nil {
+			return produced, nil
+		}
+		kind := KindOf(err)
+		if kind == Permanent || kind == Cancelled {
 			return produced, err
 		}
 		redeliveries := metadataInt(msg, envelope.RedeliveriesKey)
 		attempts := metadataInt(msg, envelope.AttemptsBeforeKey) + AttemptsOf(err)
-		waiting := errors.Is(err, domain.ErrUnavailable) || errors.Is(err, ErrInFlight)
+		waiting := kind == Waiting
 		if redeliveries >= len(r.Delays) && !waiting {
 			return produced, &AttemptsError{Attempts: attempts, Err: err}
 		}

@@ -1,15 +1,12 @@
 package middleware
 
 import (
-	"context"
 	"errors"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/ThreeDotsLabs/watermill/message"
-
-	"github.com/orderflow/orderflow/domain"
 )
 
 // Retry retries transient errors in process with exponential backoff and jitter.
@@ -71,7 +68,8 @@ func AttemptsOf(err error) int {
 }
 
 func retryable(err error) bool {
-	return !domain.IsPermanent(err) && !errors.Is(err, context.Canceled)
+	k := KindOf(err)
+	return k == Transient || k == Waiting
 }
 
 // Middleware returns the retrying middleware; its errors are *AttemptsError.
