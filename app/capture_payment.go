@@ -39,12 +39,7 @@ func (h CapturePayment) Handle(ctx context.Context, e event.InventoryReserved) (
 	if !outcome.Captured {
 		return event.PaymentFailed{OrderID: e.OrderID, CustomerID: e.CustomerID, Reason: outcome.FailureReason}, nil
 	}
-	_, err = h.orders.Update(ctx, order.ID(e.OrderID), func(o *order.Order) error {
-		if o.HasPassed(order.Paid) {
-			return nil
-		}
-		return o.MarkPaid(h.now())
-	})
+	_, err = h.orders.Update(ctx, order.ID(e.OrderID), func(o *order.Order) error { return o.ApplyPaid(h.now()) })
 	if err != nil {
 		return nil, fmt.Errorf("mark %s paid: %w", e.OrderID, err)
 	}

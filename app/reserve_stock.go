@@ -40,12 +40,7 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 			Requested: outcome.Shortage.Requested, Available: outcome.Shortage.Available,
 		}, nil
 	}
-	_, err = h.orders.Update(ctx, placed.ID, func(o *order.Order) error {
-		if o.HasPassed(order.Reserved) || o.Status() == order.Cancelled {
-			return nil // a replay: later handlers already moved it on
-		}
-		return o.MarkReserved(h.now())
-	})
+	_, err = h.orders.Update(ctx, placed.ID, func(o *order.Order) error { return o.ApplyReserved(h.now()) })
 	if err != nil {
 		return nil, fmt.Errorf("mark %s reserved: %w", placed.ID, err)
 	}

@@ -148,6 +148,26 @@ func (o *Order) MarkReserved(now time.Time) error { return o.transition(Reserved
 // MarkPaid records that the payment was captured.
 func (o *Order) MarkPaid(now time.Time) error { return o.transition(Paid, now) }
 
+// ApplyReserved is MarkReserved for an event that may be handled again after the order
+// moved on: an order that is reserved already, further on the happy path, or cancelled
+// since (a declined payment) stays as it is.
+func (o *Order) ApplyReserved(now time.Time) error {
+	if o.HasPassed(Reserved) || o.status == Cancelled {
+		return nil
+	}
+	return o.MarkReserved(now)
+}
+
+// ApplyPaid is MarkPaid for an event that may be handled again after the order moved
+// on: an order that is paid or confirmed stays as it is. A cancelled order is still an
+// error, since paying it would break "no capture for a cancelled order".
+func (o *Order) ApplyPaid(now time.Time) error {
+	if o.HasPassed(Paid) {
+		return nil
+	}
+	return o.MarkPaid(now)
+}
+
 // Confirm ends the order as paid and reserved.
 func (o *Order) Confirm(now time.Time) error { return o.transition(Confirmed, now) }
 

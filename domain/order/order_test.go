@@ -221,3 +221,44 @@ func TestSumLines(t *testing.T) {
 	_, err = order.SumLines([]order.Line{{SKU: "A", Quantity: 1000, UnitPrice: money.Cents(1 << 61)}})
 	assert.EqualError(t, err, "total_cents overflows")
 }
+
+func TestOrder_apply_is_a_no_op_for_a_replay(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	at := func(steps ...func(o *order.Order) error) *order.Order {
+		o, err := order.New("ord-1", "cust-1", 100, usdForReplay(t), now)
+		require.NoError(t, err)
+		for _, step := range steps {
+			require.NoError(t, step(o))
+		}
+		return o
+	}
+	reserve := func(o *order.Order) error { return o.MarkReserved(now) }
+	pay := func(o *order.Order) error { return o.MarkPaid(now) }
+	confirm := func(o *order.Order) error { return o.Confirm(now) }
+	cancel := func(o *order.Order) error { return o.Cancel(order.PaymentDeclined, now) }
+
+	for name, o := range map[string]*order.Order{
+		"reserved": at(reserve), "paid": at(reserve, pay), "confirmed": at(reserve, pay, confirm), "cancelled": at(reserve, cancel),
+	} {
+		before := o.Status()
+		require.NoError(t, o.ApplyReserved(now), name)
+		assert.Equal(t, before, o.Status(), "%s: reserved again changes nothing", name)
+	}
+	pending := at()
+	require.NoError(t, pending.ApplyReserved(now))
+	assert.Equal(t, order.Reserved, pending.Status())
+
+	confirmed := at(reserve, pay, confirm)
+	require.NoError(t, confirmed.ApplyPaid(now))
+	assert.Equal(t, order.Confirmed, confirmed.Status())
+	var transition *order.TransitionError
+	assert.ErrorAs(t, at(reserve, cancel).ApplyPaid(now), &transition, "a cancelled order is never paid")
+}
+
+func usdForReplay(t *testing.T) money.Currency {
+	t.Helper()
+	usd, err := money.ParseCurrency("USD")
+	require.NoError(t, err)
+	return usd
+}
