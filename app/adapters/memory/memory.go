@@ -250,11 +250,13 @@ func (s *Notifications) ForCustomer(_ context.Context, customerID string) ([]not
 	return list, nil
 }
 
-// IdempotencyKeys keeps request keys until they expire.
+// IdempotencyKeys keeps request keys until they expire; expired keys are swept, so
+// memory is bounded by the keys still live.
 type IdempotencyKeys struct {
-	mu   sync.Mutex
-	now  func() time.Time
-	keys map[string]heldKey
+	mu      sync.Mutex
+	now     func() time.Time
+	keys    map[string]heldKey
+	sweepAt time.Time
 }
 
 type heldKey struct {
@@ -272,6 +274,7 @@ func (s *IdempotencyKeys) Begin(_ context.Context, key string, lease time.Durati
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
+	s.sweep(now)
 	if held, ok := s.keys[key]; ok && now.Before(held.expires) {
 		if held.answer == "" {
 			return app.KeyPending, "", nil
@@ -296,4 +299,24 @@ func (s *IdempotencyKeys) Forget(_ context.Context, key string) error {
 	defer s.mu.Unlock()
 	delete(s.keys, key)
 	return nil
+}
+
+// Len returns how many keys are held, expired ones not yet swept included.
+func (s *IdempotencyKeys) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}
+
+// sweep drops expired keys at most once a minute.
+func (s *IdempotencyKeys) sweep(now time.Time) {
+	if now.Before(s.sweepAt) {
+		return
+	}
+	for k, held := range s.keys {
+		if !now.Before(held.expires) {
+			delete(s.keys, k)
+		}
+	}
+	s.sweepAt = now.Add(time.Minute)
 }
