@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -14,8 +15,7 @@ type Claims struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	claims map[string]memoryClaim
-	// sweepAt is when expired claims are next dropped, so memory does not grow for ever.
-	sweepAt time.Time
+	sweeps sweeper
 }
 
 type memoryClaim struct {
@@ -67,13 +67,7 @@ func (m *Claims) Release(_ context.Context, key, token string) error {
 }
 
 func (m *Claims) sweep(now time.Time) {
-	if now.Before(m.sweepAt) {
-		return
+	if m.sweeps.due(now) {
+		maps.DeleteFunc(m.claims, func(_ string, c memoryClaim) bool { return !now.Before(c.expires) })
 	}
-	for k, c := range m.claims {
-		if !now.Before(c.expires) {
-			delete(m.claims, k)
-		}
-	}
-	m.sweepAt = now.Add(time.Minute)
 }

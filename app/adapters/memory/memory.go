@@ -4,6 +4,7 @@ package memory
 
 import (
 	"context"
+	"maps"
 	"sort"
 	"sync"
 	"time"
@@ -253,10 +254,10 @@ func (s *Notifications) ForCustomer(_ context.Context, customerID string) ([]not
 // IdempotencyKeys keeps request keys until they expire; expired keys are swept, so
 // memory is bounded by the keys still live.
 type IdempotencyKeys struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	keys    map[string]heldKey
-	sweepAt time.Time
+	mu     sync.Mutex
+	now    func() time.Time
+	keys   map[string]heldKey
+	sweeps sweeper
 }
 
 type heldKey struct {
@@ -308,15 +309,8 @@ func (s *IdempotencyKeys) Len() int {
 	return len(s.keys)
 }
 
-// sweep drops expired keys at most once a minute.
 func (s *IdempotencyKeys) sweep(now time.Time) {
-	if now.Before(s.sweepAt) {
-		return
+	if s.sweeps.due(now) {
+		maps.DeleteFunc(s.keys, func(_ string, held heldKey) bool { return !now.Before(held.expires) })
 	}
-	for k, held := range s.keys {
-		if !now.Before(held.expires) {
-			delete(s.keys, k)
-		}
-	}
-	s.sweepAt = now.Add(time.Minute)
 }

@@ -3,6 +3,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"maps"
 	"sync"
 	"time"
 
@@ -12,11 +13,11 @@ import (
 // States holds every handler's state in process memory; expired entries are swept, so
 // memory is bounded by what is live.
 type States struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	values  map[string]heldValue
-	sets    map[string]*heldSet
-	sweepAt time.Time
+	mu     sync.Mutex
+	now    func() time.Time
+	values map[string]heldValue
+	sets   map[string]*heldSet
+	sweeps sweeper
 }
 
 type heldValue struct {
@@ -95,20 +96,10 @@ func (h handlerState) AddOnce(_ context.Context, set, member string, at time.Tim
 
 func (v heldValue) live(now time.Time) bool { return v.expires.IsZero() || now.Before(v.expires) }
 
-// sweep drops expired values and sets at most once a minute.
+// sweep drops expired values and sets when a sweep is due.
 func (s *States) sweep(now time.Time) {
-	if now.Before(s.sweepAt) {
-		return
+	if s.sweeps.due(now) {
+		maps.DeleteFunc(s.values, func(_ string, v heldValue) bool { return !v.live(now) })
+		maps.DeleteFunc(s.sets, func(_ string, set *heldSet) bool { return !now.Before(set.expires) })
 	}
-	for k, v := range s.values {
-		if !v.live(now) {
-			delete(s.values, k)
-		}
-	}
-	for k, set := range s.sets {
-		if !now.Before(set.expires) {
-			delete(s.sets, k)
-		}
-	}
-	s.sweepAt = now.Add(time.Minute)
 }
