@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/notification"
@@ -18,30 +19,6 @@ import (
 // them; an error means they may not have been sent.
 type EventPublisher interface {
 	Publish(ctx context.Context, events ...event.Event) error
-}
-
-// KeyState is what IdempotencyKeys.Begin found.
-type KeyState int
-
-// The states of an idempotency key.
-const (
-	// KeyClaimed: this request serves the key.
-	KeyClaimed KeyState = iota
-	// KeyPending: another request with the key is being served, or died serving it;
-	// the claim ends with its lease.
-	KeyPending
-	// KeyDone: the key was served; its answer comes with it.
-	KeyDone
-)
-
-// IdempotencyKeys remembers the answer given to a request key for a while.
-type IdempotencyKeys interface {
-	// Begin claims key for lease unless it is held, and returns what it found.
-	Begin(ctx context.Context, key string, lease time.Duration) (state KeyState, answer string, err error)
-	// Complete stores the answer under key for ttl.
-	Complete(ctx context.Context, key, answer string, ttl time.Duration) error
-	// Forget drops key, so a request whose event could not be sent can be tried again.
-	Forget(ctx context.Context, key string) error
 }
 
 type idempotencyKeyCtx struct{}
@@ -64,7 +41,8 @@ type Stores struct {
 	Inventory       inventory.Repository
 	Payments        payment.Repository
 	Notifications   notification.Repository
-	IdempotencyKeys IdempotencyKeys
+	// IdempotencyKeys holds each Idempotency-Key's answer.
+	IdempotencyKeys lease.Store
 }
 
 // Clock returns the current time; tests pass a fixed one.

@@ -2,12 +2,18 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/orderflow/orderflow/app/lease"
+	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/order"
 )
@@ -21,6 +27,12 @@ const IdempotencyLease = 10 * time.Second
 
 // ErrKeyInProgress is a request whose Idempotency-Key another request is serving.
 var ErrKeyInProgress = errors.New("a request with this Idempotency-Key is in progress")
+
+// ErrKeyReused is a request whose Idempotency-Key came before with a different order.
+var ErrKeyReused = errors.New("this Idempotency-Key was used for a different order")
+
+// MaxIdempotencyKeyLen is the longest Idempotency-Key accepted.
+const MaxIdempotencyKeyLen = 255
 
 // orderIDNamespace derives order ids from idempotency keys.
 var orderIDNamespace = uuid.MustParse("b0d4f1de-8c1f-4a53-9a1d-2b6f0c7e5a90")
@@ -47,12 +59,15 @@ type PlaceOrderResult struct {
 // PlaceOrder validates an order and publishes order.placed.
 type PlaceOrder struct {
 	publisher EventPublisher
-	keys      IdempotencyKeys
+	keys      lease.Store
 	now       Clock
 }
 
 // Handle returns a *domain.RuleError when the order breaks a rule of the entry event.
 func (h PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (PlaceOrderResult, error) {
+	if err := checkIdempotencyKey(cmd.IdempotencyKey); err != nil {
+		return PlaceOrderResult{}, err
+	}
 	lines, err := event.ParseItems(cmd.Items)
 	if err != nil {
 		return PlaceOrderResult{}, err
@@ -86,26 +101,61 @@ func (h PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (PlaceOrd
 		return PlaceOrderResult{OrderID: placed.OrderID}, nil
 	}
 
-	state, answer, err := h.keys.Begin(ctx, cmd.IdempotencyKey, IdempotencyLease)
+	// The token and the answer both start with the request's fingerprint, so a repeat
+	// with another order is told apart while the first is served and after.
+	request := fingerprint(cmd)
+	token := request + "/" + uuid.NewString()
+	state, held, err := h.keys.Claim(ctx, cmd.IdempotencyKey, token, IdempotencyLease)
 	switch {
 	case err != nil:
 		return PlaceOrderResult{}, fmt.Errorf("claim idempotency key: %w", err)
-	case state == KeyPending:
+	case state != lease.Claimed && !strings.HasPrefix(held, request+"/"):
+		return PlaceOrderResult{}, ErrKeyReused
+	case state == lease.Held:
 		return PlaceOrderResult{}, ErrKeyInProgress
-	case state == KeyDone:
-		return PlaceOrderResult{OrderID: answer, Replayed: true}, nil
+	case state == lease.Done:
+		return PlaceOrderResult{OrderID: strings.TrimPrefix(held, request+"/"), Replayed: true}, nil
 	}
 	if err := h.publisher.Publish(WithIdempotencyKey(ctx, cmd.IdempotencyKey), placed); err != nil {
 		// The key must not promise an order that was never sent.
-		if ferr := h.keys.Forget(context.WithoutCancel(ctx), cmd.IdempotencyKey); ferr != nil {
-			err = fmt.Errorf("%w (and forget idempotency key: %v)", err, ferr)
+		if rerr := h.keys.Release(context.WithoutCancel(ctx), cmd.IdempotencyKey, token); rerr != nil {
+			err = fmt.Errorf("%w (and release idempotency key: %v)", err, rerr)
 		}
 		return PlaceOrderResult{}, fmt.Errorf("publish %s: %w", placed.OrderID, err)
 	}
-	if err := h.keys.Complete(context.WithoutCancel(ctx), cmd.IdempotencyKey, placed.OrderID, IdempotencyTTL); err != nil {
+	committed, err := h.keys.Commit(context.WithoutCancel(ctx), cmd.IdempotencyKey, token, request+"/"+placed.OrderID, IdempotencyTTL)
+	if err == nil && !committed {
+		err = errors.New("its lease ended before the answer")
+	}
+	if err != nil {
 		// The order is accepted. Until the claim's lease ends a retry is told to wait;
 		// after, it publishes the same event again, which dedup drops.
 		return PlaceOrderResult{OrderID: placed.OrderID, Unrecorded: err}, nil
 	}
 	return PlaceOrderResult{OrderID: placed.OrderID}, nil
+}
+
+// checkIdempotencyKey allows no key, or 1 to MaxIdempotencyKeyLen printable ASCII
+// characters.
+func checkIdempotencyKey(key string) error {
+	if len(key) > MaxIdempotencyKeyLen {
+		return domain.Rulef("Idempotency-Key must be at most %d characters, got %d", MaxIdempotencyKeyLen, len(key))
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return domain.Rulef("Idempotency-Key must be printable ASCII; byte %d is 0x%02x", i, key[i])
+		}
+	}
+	return nil
+}
+
+// fingerprint names what a request asks for, whatever its JSON spacing or key order.
+func fingerprint(cmd PlaceOrderCommand) string {
+	data, _ := json.Marshal(struct {
+		CustomerID string       `json:"c"`
+		Items      []event.Item `json:"i"`
+		Currency   string       `json:"u"`
+	}{cmd.CustomerID, cmd.Items, cmd.Currency})
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/domain"
 )
 
@@ -22,40 +23,17 @@ import (
 // succeeded, or handled if it failed.
 var ErrInFlight = errors.New("same message in flight")
 
-// ClaimResult says what Claim found.
-type ClaimResult int
-
-// The results of a claim.
-const (
-	// Claimed: the caller holds the key until it commits, releases, or the lease ends.
-	Claimed ClaimResult = iota
-	// Done: a copy of the message was handled before.
-	Done
-	// InFlight: another holder has the key.
-	InFlight
-)
-
-// ClaimStore records which messages each handler has handled.
-type ClaimStore interface {
-	// Claim takes key with token for lease unless the key is held or done.
-	Claim(ctx context.Context, key, token string, lease time.Duration) (ClaimResult, error)
-	// Commit marks key done for ttl if token still holds it, and reports whether it did.
-	Commit(ctx context.Context, key, token string, ttl time.Duration) (bool, error)
-	// Release drops key if token still holds it.
-	Release(ctx context.Context, key, token string) error
-}
-
 // Dedup gives a message one effect per handler however often it arrives: it claims the
 // message id (scoped by handler) before the handler runs, marks it done after success, and
 // releases it after a failure, so that a retry is not skipped. Watermill's Deduplicator
 // marks the key before the handler and never removes it, which drops a failed message's
 // redelivery; this one does not.
 type Dedup struct {
-	Store ClaimStore
+	Store lease.Store
 	// Lease bounds how long a claim outlives a crashed worker; it must exceed the
-	// handler's timeout. Default 30s.
+	// handler's timeout. Required, like TTL; configs/default.yaml holds both defaults.
 	Lease time.Duration
-	// TTL is how long a handled message is remembered. Default 24h.
+	// TTL is how long a handled message is remembered.
 	TTL time.Duration
 	// FailOpen handles messages without dedup while the store is down, instead of
 	// retrying them until it is back (fail closed, the default).
@@ -86,11 +64,9 @@ const storeTimeout = 5 * time.Second
 
 // Middleware returns the dedup middleware.
 func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
-	if d.Lease == 0 {
-		d.Lease = 30 * time.Second
-	}
-	if d.TTL == 0 {
-		d.TTL = 24 * time.Hour
+	if d.Lease <= 0 || d.TTL <= 0 {
+		// A dedup mark that is never kept would let every duplicate through.
+		panic(fmt.Sprintf("middleware.Dedup needs a positive Lease and TTL, got %v and %v", d.Lease, d.TTL))
 	}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		ctx := msg.Context()
@@ -99,7 +75,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		key := DedupKey(handler, msg)
 		token := uuid.NewString()
 
-		result, err := d.Store.Claim(ctx, key, token, d.Lease)
+		state, _, err := d.Store.Claim(ctx, key, token, d.Lease)
 		if err != nil {
 			if d.FailOpen {
 				logger().WarnContext(ctx, "dedup store unavailable; handling without dedup", "error", err.Error())
@@ -107,14 +83,14 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			}
 			return nil, domain.Unavailable("dedup claim", err)
 		}
-		switch result {
-		case Done:
+		switch state {
+		case lease.Done:
 			logger().DebugContext(ctx, "duplicate dropped")
 			if d.OnDuplicate != nil {
 				d.OnDuplicate(handler)
 			}
 			return nil, nil
-		case InFlight:
+		case lease.Held:
 			return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
 		}
 
@@ -134,7 +110,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			}
 			return produced, handlerErr
 		}
-		committed, err := d.Store.Commit(storeCtx, key, token, d.TTL)
+		committed, err := d.Store.Commit(storeCtx, key, token, "", d.TTL)
 		switch {
 		case err != nil && !d.FailOpen:
 			// The effect happened but is not recorded: handling the message again is
@@ -156,7 +132,7 @@ type heldClaimKey struct{}
 // is then dropped instead of poisoned a second time, and if the poison queue cannot take
 // the message, the claim ends with its lease and the redelivery is poisoned then.
 type HeldClaim struct {
-	store ClaimStore
+	store lease.Store
 	key   string
 	token string
 	ttl   time.Duration
@@ -169,7 +145,7 @@ func WithHeldClaim(ctx context.Context) (context.Context, *HeldClaim) {
 	return context.WithValue(ctx, heldClaimKey{}, held), held
 }
 
-func (c *HeldClaim) set(store ClaimStore, key, token string, ttl time.Duration) {
+func (c *HeldClaim) set(store lease.Store, key, token string, ttl time.Duration) {
 	c.store, c.key, c.token, c.ttl = store, key, token, ttl
 }
 
@@ -180,6 +156,6 @@ func (c *HeldClaim) MarkDone(ctx context.Context) error {
 	}
 	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	_, err := c.store.Commit(storeCtx, c.key, c.token, c.ttl)
+	_, err := c.store.Commit(storeCtx, c.key, c.token, "", c.ttl)
 	return err
 }

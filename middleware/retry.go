@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -10,40 +11,23 @@ import (
 )
 
 // Retry retries transient errors in process with exponential backoff and jitter.
-// Permanent errors (domain.IsPermanent) are returned at once. Every zero field takes its
-// default, unlike Watermill's Retry, where a zero MaxRetries means no retry at all. The
-// first attempt costs nothing beyond the call: the backoff is built only after a failure
-// (Watermill's Retry builds it for every message).
+// Permanent errors (domain.IsPermanent) are returned at once. Its values come from the
+// configuration (configs/default.yaml holds the defaults); a zero field means what it
+// says: no retry, no delay, no cap, no limit, no jitter. The first attempt costs nothing
+// beyond the call: the backoff is built only after a failure (Watermill's Retry builds
+// it for every message).
 type Retry struct {
-	// MaxAttempts counts the first call too. Default 5.
+	// MaxAttempts counts the first call too; below 1 it is 1.
 	MaxAttempts int
-	// InitialInterval is the first delay. Default 50ms.
+	// InitialInterval is the first delay.
 	InitialInterval time.Duration
-	// MaxInterval caps each delay. Default 2s.
+	// MaxInterval caps each delay; 0 leaves them uncapped.
 	MaxInterval time.Duration
-	// MaxElapsed stops retrying once this much time has passed. Default 10s.
+	// MaxElapsed stops retrying once this much time has passed; 0 never stops early.
 	MaxElapsed time.Duration
 	// Jitter spreads each delay by ± this share, so retries of many messages do not
-	// arrive together. Default 0.5.
+	// arrive together.
 	Jitter float64
-}
-
-func (r *Retry) setDefaults() {
-	if r.MaxAttempts == 0 {
-		r.MaxAttempts = 5
-	}
-	if r.InitialInterval == 0 {
-		r.InitialInterval = 50 * time.Millisecond
-	}
-	if r.MaxInterval == 0 {
-		r.MaxInterval = 2 * time.Second
-	}
-	if r.MaxElapsed == 0 {
-		r.MaxElapsed = 10 * time.Second
-	}
-	if r.Jitter == 0 {
-		r.Jitter = 0.5
-	}
 }
 
 // AttemptsError is the error a message failed with after Attempts calls of its handler.
@@ -74,7 +58,9 @@ func retryable(err error) bool {
 
 // Middleware returns the retrying middleware; its errors are *AttemptsError.
 func (r Retry) Middleware(h message.HandlerFunc) message.HandlerFunc {
-	r.setDefaults()
+	if r.MaxInterval == 0 {
+		r.MaxInterval = math.MaxInt64
+	}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		// A Timeout inside leaves its expired context on the message; each attempt
 		// starts again from the context the message came with.
@@ -90,7 +76,7 @@ func (r Retry) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			start := time.Now()
 			for attempts < r.MaxAttempts {
 				delay := b.NextBackOff()
-				if time.Since(start)+delay > r.MaxElapsed {
+				if r.MaxElapsed > 0 && time.Since(start)+delay > r.MaxElapsed {
 					break
 				}
 				select {

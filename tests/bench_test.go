@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
-	"github.com/orderflow/orderflow/app/adapters/redisstore"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain/event"
@@ -285,19 +284,19 @@ func BenchmarkDedup(b *testing.B) {
 			client := RedisClient(b)
 			trips := &roundTrips{}
 			client.AddHook(trips)
-			claims := redisstore.NewClaims(client)
+			claims := redisDedup(client)
 			ctx := context.Background()
 			n := sized(2000, 10000)
-			_, _ = claims.Claim(ctx, "warm", "t", time.Minute) // loads the scripts
-			_, _ = claims.Commit(ctx, "warm", "t", time.Minute)
+			_, _, _ = claims.Claim(ctx, "warm", "t", time.Minute) // loads the scripts
+			_, _ = claims.Commit(ctx, "warm", "t", "", time.Minute)
 			trips.n.Store(0)
 			start := time.Now()
 			for i := range n {
 				key := "bench:" + strconv.Itoa(i)
-				if _, err := claims.Claim(ctx, key, "t", time.Minute); err != nil {
+				if _, _, err := claims.Claim(ctx, key, "t", time.Minute); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := claims.Commit(ctx, key, "t", time.Hour); err != nil {
+				if _, err := claims.Commit(ctx, key, "t", "", time.Hour); err != nil {
 					b.Fatal(err)
 				}
 			}

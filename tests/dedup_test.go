@@ -11,12 +11,15 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/memory"
 	"github.com/orderflow/orderflow/app/adapters/redisstore"
+	"github.com/orderflow/orderflow/app/lease"
+	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/middleware"
 )
@@ -32,7 +35,28 @@ type dedupRig struct {
 	effects map[string]int
 }
 
-func newDedupRig(t *testing.T, claims middleware.ClaimStore, dedup middleware.Dedup, handle func(msg *message.Message, call int) error) *dedupRig {
+// dedupDefaults is Dedup as the default configuration sets it.
+func dedupDefaults() middleware.Dedup {
+	d := configs.Default().Dedup
+	return middleware.Dedup{Lease: d.Lease, TTL: d.TTL}
+}
+
+func withLease(d middleware.Dedup, lease time.Duration) middleware.Dedup {
+	d.Lease = lease
+	return d
+}
+
+func failOpen(d middleware.Dedup) middleware.Dedup {
+	d.FailOpen = true
+	return d
+}
+
+// redisDedup is the dedup lease store on client, as the worker builds it.
+func redisDedup(client redis.UniversalClient) lease.Store {
+	return redisstore.New(client).Dedup
+}
+
+func newDedupRig(t *testing.T, claims lease.Store, dedup middleware.Dedup, handle func(msg *message.Message, call int) error) *dedupRig {
 	t.Helper()
 	r := &dedupRig{pubsub: gochannel.NewGoChannel(gochannel.Config{}, nil), calls: map[string]int{}, effects: map[string]int{}}
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 5 * time.Second}, nil)
@@ -91,32 +115,32 @@ func (r *dedupRig) waitEffects(t *testing.T, ids ...string) {
 
 // countingClaims counts the claims that found the message in flight.
 type countingClaims struct {
-	middleware.ClaimStore
+	lease.Store
 	inFlight atomic.Int64
 }
 
-func (c *countingClaims) Claim(ctx context.Context, key, token string, lease time.Duration) (middleware.ClaimResult, error) {
-	res, err := c.ClaimStore.Claim(ctx, key, token, lease)
-	if res == middleware.InFlight {
+func (c *countingClaims) Claim(ctx context.Context, key, token string, ttl time.Duration) (lease.State, string, error) {
+	state, value, err := c.Store.Claim(ctx, key, token, ttl)
+	if state == lease.Held {
 		c.inFlight.Add(1)
 	}
-	return res, err
+	return state, value, err
 }
 
 func TestDedup_memory(t *testing.T) {
 	t.Parallel()
-	runDedupSuite(t, func(*testing.T) middleware.ClaimStore { return memory.NewClaims() })
+	runDedupSuite(t, func(*testing.T) lease.Store { return memory.NewLeases() })
 }
 
 func TestDedup_redis(t *testing.T) {
 	t.Parallel()
-	runDedupSuite(t, func(t *testing.T) middleware.ClaimStore { return redisstore.NewClaims(RedisClient(t)) })
+	runDedupSuite(t, func(t *testing.T) lease.Store { return redisDedup(RedisClient(t)) })
 }
 
-func runDedupSuite(t *testing.T, newClaims func(*testing.T) middleware.ClaimStore) {
+func runDedupSuite(t *testing.T, newClaims func(*testing.T) lease.Store) {
 	t.Run("same id twice has one effect", func(t *testing.T) {
 		t.Parallel()
-		r := newDedupRig(t, newClaims(t), middleware.Dedup{}, func(*message.Message, int) error { return nil })
+		r := newDedupRig(t, newClaims(t), dedupDefaults(), func(*message.Message, int) error { return nil })
 		r.publish(t, "m1")
 		r.waitEffects(t, "m1")
 		r.publish(t, "m1", "m2")
@@ -133,7 +157,7 @@ func runDedupSuite(t *testing.T, newClaims func(*testing.T) middleware.ClaimStor
 
 	t.Run("a failure then a redelivery is processed", func(t *testing.T) {
 		t.Parallel()
-		r := newDedupRig(t, newClaims(t), middleware.Dedup{}, func(_ *message.Message, call int) error {
+		r := newDedupRig(t, newClaims(t), dedupDefaults(), func(_ *message.Message, call int) error {
 			if call == 1 {
 				return errors.New("provider timed out")
 			}
@@ -149,7 +173,7 @@ func runDedupSuite(t *testing.T, newClaims func(*testing.T) middleware.ClaimStor
 
 	t.Run("a message that fails for good twice is poisoned once", func(t *testing.T) {
 		t.Parallel()
-		r := newDedupRig(t, newClaims(t), middleware.Dedup{}, func(*message.Message, int) error {
+		r := newDedupRig(t, newClaims(t), dedupDefaults(), func(*message.Message, int) error {
 			return domain.Rulef("items[0].quantity must be 1..1000")
 		})
 		r.publish(t, "m1", "m1")
@@ -167,9 +191,9 @@ func runDedupSuite(t *testing.T, newClaims func(*testing.T) middleware.ClaimStor
 
 	t.Run("a duplicate during a slow first run is retried, then skipped as done", func(t *testing.T) {
 		t.Parallel()
-		claims := &countingClaims{ClaimStore: newClaims(t)}
+		claims := &countingClaims{Store: newClaims(t)}
 		release := make(chan struct{})
-		r := newDedupRig(t, claims, middleware.Dedup{}, func(_ *message.Message, call int) error {
+		r := newDedupRig(t, claims, dedupDefaults(), func(_ *message.Message, call int) error {
 			if call == 1 {
 				<-release
 			}
@@ -197,7 +221,7 @@ func TestDedup_redis_down_fails_closed_and_resumes(t *testing.T) {
 	server := StartRedis(t)
 	client := redis.NewClient(&redis.Options{Addr: server.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
-	r := newDedupRig(t, redisstore.NewClaims(client), middleware.Dedup{Lease: time.Second}, func(*message.Message, int) error { return nil })
+	r := newDedupRig(t, redisDedup(client), withLease(dedupDefaults(), time.Second), func(*message.Message, int) error { return nil })
 
 	r.publish(t, "before")
 	r.waitEffects(t, "before")
@@ -224,8 +248,22 @@ func TestDedup_redis_down_fail_open_handles_anyway(t *testing.T) {
 	server := StartRedis(t)
 	client := redis.NewClient(&redis.Options{Addr: server.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
-	r := newDedupRig(t, redisstore.NewClaims(client), middleware.Dedup{FailOpen: true}, func(*message.Message, int) error { return nil })
+	r := newDedupRig(t, redisDedup(client), failOpen(dedupDefaults()), func(*message.Message, int) error { return nil })
 	server.Stop(t)
 	r.publish(t, "m1")
 	r.waitEffects(t, "m1")
+}
+
+// TestDedup_redis_reads_marks_written_before_leases: a mark from before the lease store
+// ("done", no value) still drops the duplicate, so upgrading does not re-run a day of
+// handled messages.
+func TestDedup_redis_reads_marks_written_before_leases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	client := RedisClient(t)
+	require.NoError(t, client.Set(ctx, redisstore.DedupKeyPrefix+"inventory-reserve:m1", "done", time.Hour).Err())
+	state, value, err := redisDedup(client).Claim(ctx, "inventory-reserve:m1", uuid.NewString(), time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, lease.Done, state)
+	assert.Empty(t, value)
 }

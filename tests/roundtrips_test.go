@@ -12,11 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/orderflow/orderflow/app/adapters/redisstore"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // roundTrips counts what a go-redis client sends for the code under test: one per
@@ -87,7 +85,7 @@ func TestDedup_redis_costs_two_round_trips_per_message(t *testing.T) {
 	client := RedisClient(t)
 	counter := &roundTrips{}
 	client.AddHook(counter)
-	r := newDedupRig(t, redisstore.NewClaims(client), middleware.Dedup{}, func(*message.Message, int) error { return nil })
+	r := newDedupRig(t, redisDedup(client), dedupDefaults(), func(*message.Message, int) error { return nil })
 	r.publish(t, "warm-up") // loads the scripts: EVALSHA, NOSCRIPT, EVAL
 	r.waitEffects(t, "warm-up")
 	time.Sleep(50 * time.Millisecond)

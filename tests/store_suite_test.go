@@ -12,14 +12,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/orderflow/orderflow/app"
+	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/money"
 	"github.com/orderflow/orderflow/domain/notification"
 	"github.com/orderflow/orderflow/domain/order"
 	"github.com/orderflow/orderflow/domain/payment"
-	"github.com/orderflow/orderflow/middleware"
 )
 
 // backend is one implementation of every store.
@@ -252,79 +251,69 @@ func runStoreSuite(t *testing.T, b backend) {
 		assert.Equal(t, []string{"o2", "o1", "o3"}, ids)
 	})
 
-	t.Run("idempotency keys: pending, done, expired", func(t *testing.T) {
-		s := b.New(t).Stores
-		state, _, err := s.IdempotencyKeys.Begin(ctx, "k", 200*time.Millisecond)
-		require.NoError(t, err)
-		assert.Equal(t, app.KeyClaimed, state)
-		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, app.KeyPending, state, "held by a request that has not answered")
-		b.Pass(t, 300*time.Millisecond)
-		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, app.KeyClaimed, state, "a dead request's claim ends with its lease")
+	for name, leases := range map[string]func(worker.Storage) lease.Store{
+		"dedup":            func(s worker.Storage) lease.Store { return s.Dedup },
+		"idempotency keys": func(s worker.Storage) lease.Store { return s.Stores.IdempotencyKeys },
+	} {
+		t.Run(name+" leases", func(t *testing.T) {
+			runLeaseSuite(t, b, leases(b.New(t)))
+		})
+	}
+}
 
-		require.NoError(t, s.IdempotencyKeys.Complete(ctx, "k", "ord-1", 200*time.Millisecond))
-		state, answer, err := s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
+// runLeaseSuite pins the lease protocol on store; b.Pass lets time pass.
+func runLeaseSuite(t *testing.T, b backend, store lease.Store) {
+	ctx := context.Background()
+	claim := func(key, token string) (lease.State, string) {
+		t.Helper()
+		state, value, err := store.Claim(ctx, key, token, 200*time.Millisecond)
 		require.NoError(t, err)
-		assert.Equal(t, app.KeyDone, state)
-		assert.Equal(t, "ord-1", answer)
-		b.Pass(t, 300*time.Millisecond)
-		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, app.KeyClaimed, state, "an answer expires with its TTL")
+		return state, value
+	}
+	state, _ := claim("h:m1", "t1")
+	assert.Equal(t, lease.Claimed, state)
+	state, holder := claim("h:m1", "t2")
+	assert.Equal(t, lease.Held, state)
+	assert.Equal(t, "t1", holder, "a held key names its holder")
 
-		require.NoError(t, s.IdempotencyKeys.Forget(ctx, "k"))
-		state, _, err = s.IdempotencyKeys.Begin(ctx, "k", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, app.KeyClaimed, state, "a forgotten key can be claimed again")
-	})
+	ok, err := store.Commit(ctx, "h:m1", "t2", "v", time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok, "only the holder commits")
+	require.NoError(t, store.Release(ctx, "h:m1", "t2"))
+	state, _ = claim("h:m1", "t3")
+	assert.Equal(t, lease.Held, state, "only the holder releases")
 
-	t.Run("dedup claims", func(t *testing.T) {
-		claims := b.New(t).Claims
-		res, err := claims.Claim(ctx, "h:m1", "t1", 200*time.Millisecond)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.Claimed, res)
-		res, err = claims.Claim(ctx, "h:m1", "t2", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.InFlight, res)
+	b.Pass(t, 300*time.Millisecond)
+	state, _ = claim("h:m1", "t4")
+	assert.Equal(t, lease.Claimed, state, "a crashed holder's lease ends")
+	ok, err = store.Commit(ctx, "h:m1", "t1", "v", time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok, "the old holder cannot commit after its lease ended")
 
-		ok, err := claims.Commit(ctx, "h:m1", "t2", time.Minute)
-		require.NoError(t, err)
-		assert.False(t, ok, "only the holder commits")
-		require.NoError(t, claims.Release(ctx, "h:m1", "t2"))
-		res, err = claims.Claim(ctx, "h:m1", "t3", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.InFlight, res, "only the holder releases")
+	ok, err = store.Commit(ctx, "h:m1", "t4", "ord-1", 200*time.Millisecond)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	state, value := claim("h:m1", "t5")
+	assert.Equal(t, lease.Done, state)
+	assert.Equal(t, "ord-1", value, "a committed value comes back")
+	state, _ = claim("other:m1", "t5")
+	assert.Equal(t, lease.Claimed, state, "keys are independent")
+	b.Pass(t, 300*time.Millisecond)
+	state, _ = claim("h:m1", "t6")
+	assert.Equal(t, lease.Claimed, state, "committed values expire with their TTL")
 
-		b.Pass(t, 300*time.Millisecond)
-		res, err = claims.Claim(ctx, "h:m1", "t4", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.Claimed, res, "a crashed holder's lease ends")
-		ok, err = claims.Commit(ctx, "h:m1", "t1", time.Minute)
-		require.NoError(t, err)
-		assert.False(t, ok, "the old holder cannot commit after its lease ended")
+	require.NoError(t, store.Release(ctx, "h:m1", "t6"))
+	state, _ = claim("h:m1", "t7")
+	assert.Equal(t, lease.Claimed, state, "a released key is free")
+	ok, err = store.Commit(ctx, "h:m1", "t7", "", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	state, value = claim("h:m1", "t8")
+	assert.Equal(t, lease.Done, state)
+	assert.Empty(t, value, "an empty value is a plain done mark")
 
-		ok, err = claims.Commit(ctx, "h:m1", "t4", 200*time.Millisecond)
-		require.NoError(t, err)
-		assert.True(t, ok)
-		res, err = claims.Claim(ctx, "h:m1", "t5", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.Done, res)
-		res, err = claims.Claim(ctx, "other:m1", "t5", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.Claimed, res, "claims are per handler")
-		b.Pass(t, 300*time.Millisecond)
-		res, err = claims.Claim(ctx, "h:m1", "t6", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.Claimed, res, "done marks expire with their TTL")
-
-		require.NoError(t, claims.Release(ctx, "h:m1", "t6"))
-		res, err = claims.Claim(ctx, "h:m1", "t7", time.Minute)
-		require.NoError(t, err)
-		assert.Equal(t, middleware.Claimed, res, "a released claim is free")
-	})
+	_, _, err = store.Claim(ctx, "h:m2", "done-ish", time.Minute)
+	assert.ErrorIs(t, err, lease.ErrBadToken, "a token that reads like a committed value is refused")
 }
 
 func assertStockIs(t *testing.T, repo inventory.Repository, sku inventory.SKU, available, reserved int64) {

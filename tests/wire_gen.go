@@ -7,13 +7,14 @@
 package tests
 
 import (
+	"log/slog"
+
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/httpapi"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
-	"log/slog"
 )
 
 // Injectors from wire.go:

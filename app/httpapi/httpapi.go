@@ -96,6 +96,9 @@ func (a *API) placeOrder(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &rule):
 		writeError(w, http.StatusBadRequest, rule.Rule)
 		return
+	case errors.Is(err, app.ErrKeyReused):
+		writeError(w, http.StatusUnprocessableEntity, err.Error())
+		return
 	case errors.Is(err, app.ErrKeyInProgress):
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusConflict, err.Error()+"; retry")

@@ -28,7 +28,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	if err != nil {
 		return nil, err
 	}
-	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, claims: storage.Claims, metrics: metrics, clock: clock}
+	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, dedup: storage.Dedup, metrics: metrics, clock: clock}
 	// The router closes a handler's subscriber when it stops; the transport is shared by
 	// every handler and the HTTP API, so only its owner closes it.
 	sub := unclosable{transport.Subscriber}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
@@ -19,7 +20,7 @@ type stageBuilder struct {
 	cfg       *configs.Config
 	logger    *slog.Logger
 	transport Transport
-	claims    middleware.ClaimStore
+	dedup     lease.Store
 	metrics   *middleware.Metrics
 	clock     app.Clock
 }
@@ -74,7 +75,7 @@ var builtinStages = map[string]builtinStage{
 	},
 	handlers.StageDedup.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
 		return middleware.Dedup{
-			Store:       b.claims,
+			Store:       b.dedup,
 			Lease:       b.cfg.Dedup.Lease,
 			TTL:         b.cfg.Dedup.TTL,
 			FailOpen:    b.cfg.Dedup.FailOpen,

@@ -10,15 +10,16 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/memory"
 	"github.com/orderflow/orderflow/app/adapters/redisstore"
+	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/configs"
-	"github.com/orderflow/orderflow/middleware"
 )
 
-// Storage is the stores, the dedup claims, each handler's own state, and how to tell
+// Storage is the stores, the dedup marks, each handler's own state, and how to tell
 // whether they answer.
 type Storage struct {
 	Stores app.Stores
-	Claims middleware.ClaimStore
+	// Dedup keeps each handler's marks of the messages it handled.
+	Dedup lease.Store
 	// State returns the key space of the handler named.
 	State func(handler string) app.State
 	Check func(ctx context.Context) error
@@ -60,7 +61,7 @@ func RedisStorage(client redis.UniversalClient) Storage {
 			Notifications:   s.Notifications,
 			IdempotencyKeys: s.IdempotencyKeys,
 		},
-		Claims: redisstore.NewClaims(client),
+		Dedup: s.Dedup,
 		State:  func(handler string) app.State { return redisstore.NewState(client, handler) },
 		Check: func(ctx context.Context) error {
 			if err := client.Ping(ctx).Err(); err != nil {
@@ -79,9 +80,9 @@ func NewMemoryStorage() Storage {
 			Inventory:       memory.NewInventory(),
 			Payments:        memory.NewPayments(),
 			Notifications:   memory.NewNotifications(),
-			IdempotencyKeys: memory.NewIdempotencyKeys(),
+			IdempotencyKeys: memory.NewLeases(),
 		},
-		Claims: memory.NewClaims(),
+		Dedup: memory.NewLeases(),
 		State:  memory.NewStates().For,
 		Check:  func(context.Context) error { return nil },
 	}

@@ -4,12 +4,9 @@ package memory
 
 import (
 	"context"
-	"maps"
 	"sort"
 	"sync"
-	"time"
 
-	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/notification"
 	"github.com/orderflow/orderflow/domain/order"
@@ -249,68 +246,4 @@ func (s *Notifications) ForCustomer(_ context.Context, customerID string) ([]not
 		return list[i].SentAt.Before(list[j].SentAt)
 	})
 	return list, nil
-}
-
-// IdempotencyKeys keeps request keys until they expire; expired keys are swept, so
-// memory is bounded by the keys still live.
-type IdempotencyKeys struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	keys   map[string]heldKey
-	sweeps sweeper
-}
-
-type heldKey struct {
-	answer  string // "" while pending
-	expires time.Time
-}
-
-// NewIdempotencyKeys returns an empty key store.
-func NewIdempotencyKeys() *IdempotencyKeys {
-	return &IdempotencyKeys{now: time.Now, keys: map[string]heldKey{}}
-}
-
-// Begin implements app.IdempotencyKeys.
-func (s *IdempotencyKeys) Begin(_ context.Context, key string, lease time.Duration) (app.KeyState, string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	s.sweep(now)
-	if held, ok := s.keys[key]; ok && now.Before(held.expires) {
-		if held.answer == "" {
-			return app.KeyPending, "", nil
-		}
-		return app.KeyDone, held.answer, nil
-	}
-	s.keys[key] = heldKey{expires: now.Add(lease)}
-	return app.KeyClaimed, "", nil
-}
-
-// Complete implements app.IdempotencyKeys.
-func (s *IdempotencyKeys) Complete(_ context.Context, key, answer string, ttl time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.keys[key] = heldKey{answer: answer, expires: s.now().Add(ttl)}
-	return nil
-}
-
-// Forget implements app.IdempotencyKeys.
-func (s *IdempotencyKeys) Forget(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.keys, key)
-	return nil
-}
-
-// Len returns how many keys are held, expired ones not yet swept included.
-func (s *IdempotencyKeys) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.keys)
-}
-
-func (s *IdempotencyKeys) sweep(now time.Time) {
-	if s.sweeps.due(now) {
-		maps.DeleteFunc(s.keys, func(_ string, held heldKey) bool { return !now.Before(held.expires) })
-	}
 }

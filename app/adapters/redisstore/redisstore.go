@@ -46,7 +46,8 @@ type Stores struct {
 	Inventory       *Inventory
 	Payments        *Payments
 	Notifications   *Notifications
-	IdempotencyKeys *IdempotencyKeys
+	IdempotencyKeys *Leases
+	Dedup           *Leases
 }
 
 // New returns every store on client.
@@ -56,7 +57,8 @@ func New(client redis.UniversalClient) Stores {
 		Inventory:       &Inventory{client: client},
 		Payments:        &Payments{client: client},
 		Notifications:   &Notifications{client: client},
-		IdempotencyKeys: &IdempotencyKeys{client: client},
+		IdempotencyKeys: NewLeases(client, IdempotencyKeyPrefix),
+		Dedup:           NewLeases(client, DedupKeyPrefix),
 	}
 }
 
