@@ -54,7 +54,7 @@ func TestLoad_env_wins_over_file(t *testing.T) {
 
 func TestLoad_staging_selects_amqp_and_redis(t *testing.T) {
 	t.Parallel()
-	cfg, err := configs.Load("staging.yaml", env(nil))
+	cfg, err := configs.Load("staging.yaml", env(map[string]string{"ORDERFLOW_SIGNING_KEYS_FILE": "/run/secrets/signing-keys"}))
 	require.NoError(t, err)
 	assert.Equal(t, "amqp", cfg.Broker)
 	assert.Equal(t, "redis", cfg.Store)
@@ -126,6 +126,10 @@ func TestValidate_messages(t *testing.T) {
 		{"breaker failures", func(c *configs.Config) { c.Payment.Breaker.Failures = 0 }, `payment.breaker.failures: must be >= 1, got 0`},
 		{"breaker open_for", func(c *configs.Config) { c.Payment.Breaker.OpenFor = 0 }, `payment.breaker.open_for: must be a positive duration, got 0s`},
 		{"breaker half-open", func(c *configs.Config) { c.Payment.Breaker.HalfOpenCharges = 0 }, `payment.breaker.half_open_charges: must be >= 1, got 0`},
+		{"admin addr", func(c *configs.Config) { c.HTTP.AdminAddr = c.HTTP.Addr }, `http.admin_addr (ORDERFLOW_ADMIN_ADDR): must differ from http.addr (127.0.0.1:8080): the admin API is never public`},
+		{"read timeout", func(c *configs.Config) { c.HTTP.ReadTimeout = 0 }, `http.read_timeout: must be a positive duration such as 10s, got 0s`},
+		{"amqp body", func(c *configs.Config) { c.AMQP.MaxBodyBytes = 10 }, `amqp.max_body_bytes: must be >= 1024, got 10`},
+		{"amqp without keys", func(c *configs.Config) { c.Broker = configs.BrokerAMQP }, `signing.keys_file (ORDERFLOW_SIGNING_KEYS_FILE): is required with broker amqp, so that no neighbour on the broker can forge an event; write key_id:secret lines (a secret of 32 bytes or more) to a file, or set signing.allow_unsigned: true to run without signatures`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.Name, func(t *testing.T) {

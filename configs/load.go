@@ -25,6 +25,11 @@ const (
 	EnvStore    = "ORDERFLOW_STORE"
 	EnvRedisURL = "ORDERFLOW_REDIS_URL"
 	EnvHTTPAddr = "ORDERFLOW_HTTP_ADDR"
+
+	EnvAdminAddr       = "ORDERFLOW_ADMIN_ADDR"
+	EnvAdminTokenFile  = "ORDERFLOW_ADMIN_TOKEN_FILE"
+	EnvAPITokensFile   = "ORDERFLOW_API_TOKENS_FILE"
+	EnvSigningKeysFile = "ORDERFLOW_SIGNING_KEYS_FILE"
 )
 
 // Load reads the embedded default, then the file at path (when not ""), then the
@@ -81,4 +86,8 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.Store, EnvStore)
 	set(&c.Redis.URL, EnvRedisURL)
 	set(&c.HTTP.Addr, EnvHTTPAddr)
+	set(&c.HTTP.AdminAddr, EnvAdminAddr)
+	set(&c.HTTP.AdminTokenFile, EnvAdminTokenFile)
+	set(&c.HTTP.APITokensFile, EnvAPITokensFile)
+	set(&c.Signing.KeysFile, EnvSigningKeysFile)
 }

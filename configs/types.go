@@ -26,6 +26,7 @@ type Config struct {
 	Payment         Payment       `yaml:"payment"`
 	Inventory       Inventory     `yaml:"inventory"`
 	Dedup           Dedup         `yaml:"dedup"`
+	Signing         Signing       `yaml:"signing"`
 	// HandlerDefaults applies to every handler; Handlers replaces blocks of it per
 	// handler name.
 	HandlerDefaults Handler                    `yaml:"handler_defaults"`
@@ -94,9 +95,48 @@ func (c *Config) Handler(name string) Handler {
 	return h
 }
 
-// HTTP configures the API server.
+// HTTP configures the public and the admin listeners.
 type HTTP struct {
 	Addr string `yaml:"addr"`
+	// AdminAddr serves PUT /inventory/{sku} and the other operational endpoints.
+	AdminAddr string `yaml:"admin_addr"`
+	// AdminTokenFile, when set, names a file whose one line is the admin bearer token.
+	AdminTokenFile string `yaml:"admin_token_file"`
+	// APITokensFile, when set, names a file of bearer tokens (one a line) the public
+	// endpoints require.
+	APITokensFile string `yaml:"api_tokens_file"`
+	// ReadTimeout bounds reading a whole request, WriteTimeout writing its answer,
+	// IdleTimeout a keep-alive connection between requests.
+	ReadTimeout    time.Duration `yaml:"read_timeout"`
+	WriteTimeout   time.Duration `yaml:"write_timeout"`
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`
+	MaxHeaderBytes int           `yaml:"max_header_bytes"`
+}
+
+// Signing configures the signatures of the events Orderflow publishes.
+type Signing struct {
+	// KeysFile names a file of key_id:secret lines; the first signs, all verify.
+	KeysFile string `yaml:"keys_file"`
+	// AllowUnsigned lets the AMQP broker run without keys: events are neither signed
+	// nor checked, so any neighbour on the broker can forge them.
+	AllowUnsigned bool `yaml:"allow_unsigned"`
+	// RequireSignedOrders refuses order.placed without a valid signature too.
+	RequireSignedOrders bool `yaml:"require_signed_orders"`
+}
+
+// TLS configures a TLS connection to RabbitMQ (amqps://) or Redis (rediss://).
+type TLS struct {
+	// CAFile holds the PEM certificates the server is verified against, instead of
+	// the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate and key (mutual TLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName is the name verified in the server's certificate; default the URL's
+	// host.
+	ServerName string `yaml:"server_name"`
+	// SkipVerify turns verification off; a warning is logged at start.
+	SkipVerify bool `yaml:"skip_verify"`
 }
 
 // AMQP configures RabbitMQ.
@@ -111,11 +151,19 @@ type AMQP struct {
 	PublishChannels int `yaml:"publish_channels"`
 	// RetryDelays are the tiers of delayed redelivery, shortest first.
 	RetryDelays []time.Duration `yaml:"retry_delays"`
+	// MaxBodyBytes is the largest body consumed; a larger one is poisoned.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MaxHeaders and MaxHeaderBytes cap the headers of a consumed message in number
+	// and in total size of names and values.
+	MaxHeaders     int `yaml:"max_headers"`
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	TLS            TLS `yaml:"tls"`
 }
 
 // Redis configures the Redis connection.
 type Redis struct {
 	URL string `yaml:"url"`
+	TLS TLS    `yaml:"tls"`
 }
 
 // Payment configures the simulated payment provider.

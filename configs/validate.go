@@ -52,6 +52,35 @@ func (c *Config) Validate() error {
 	if err := checkAddr(c.HTTP.Addr); err != nil {
 		bad("http.addr ("+EnvHTTPAddr+")", "%v", err)
 	}
+	if err := checkAddr(c.HTTP.AdminAddr); err != nil {
+		bad("http.admin_addr ("+EnvAdminAddr+")", "%v", err)
+	} else if c.HTTP.AdminAddr == c.HTTP.Addr {
+		bad("http.admin_addr ("+EnvAdminAddr+")", "must differ from http.addr (%s): the admin API is never public", c.HTTP.Addr)
+	}
+	for _, t := range []struct {
+		setting string
+		d       time.Duration
+	}{{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.write_timeout", c.HTTP.WriteTimeout}, {"http.idle_timeout", c.HTTP.IdleTimeout}} {
+		if t.d <= 0 {
+			bad(t.setting, "must be a positive duration such as 10s, got %s", t.d)
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 1024 {
+		bad("http.max_header_bytes", "must be >= 1024, got %d", c.HTTP.MaxHeaderBytes)
+	}
+	if c.AMQP.MaxBodyBytes < 1024 {
+		bad("amqp.max_body_bytes", "must be >= 1024, got %d", c.AMQP.MaxBodyBytes)
+	}
+	if c.AMQP.MaxHeaders < 16 {
+		bad("amqp.max_headers", "must be >= 16 (Orderflow itself sets up to 16), got %d", c.AMQP.MaxHeaders)
+	}
+	if c.AMQP.MaxHeaderBytes < 1024 {
+		bad("amqp.max_header_bytes", "must be >= 1024, got %d", c.AMQP.MaxHeaderBytes)
+	}
+	if c.Broker == BrokerAMQP && c.Signing.KeysFile == "" && !c.Signing.AllowUnsigned {
+		bad("signing.keys_file ("+EnvSigningKeysFile+")", "is required with broker amqp, so that no neighbour on the broker can forge an event; "+
+			"write key_id:secret lines (a secret of 32 bytes or more) to a file, or set signing.allow_unsigned: true to run without signatures")
+	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be a positive duration such as 15s, got %s", c.ShutdownTimeout)
 	}
