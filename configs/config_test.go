@@ -129,7 +129,7 @@ func TestValidate_messages(t *testing.T) {
 		{"admin addr", func(c *configs.Config) { c.HTTP.AdminAddr = c.HTTP.Addr }, `http.admin_addr (ORDERFLOW_ADMIN_ADDR): must differ from http.addr (127.0.0.1:8080): the admin API is never public`},
 		{"read timeout", func(c *configs.Config) { c.HTTP.ReadTimeout = 0 }, `http.read_timeout: must be a positive duration such as 10s, got 0s`},
 		{"amqp body", func(c *configs.Config) { c.AMQP.MaxBodyBytes = 10 }, `amqp.max_body_bytes: must be >= 1024, got 10`},
-		{"amqp without keys", func(c *configs.Config) { c.Broker = configs.BrokerAMQP }, `signing.keys_file (ORDERFLOW_SIGNING_KEYS_FILE): is required with broker amqp, so that no neighbour on the broker can forge an event; write key_id:secret lines (a secret of 32 bytes or more) to a file, or set signing.allow_unsigned: true to run without signatures`},
+		{"amqp without keys", func(c *configs.Config) { c.Broker = configs.BrokerAMQP }, `signing.keys_file (ORDERFLOW_SIGNING_KEYS_FILE): is required with broker amqp, so that no neighbour on the broker can forge an event; write lines of key_id:key (keys of 32 bytes or more) to a file, or set signing.allow_unsigned: true to run without signatures`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.Name, func(t *testing.T) {

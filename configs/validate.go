@@ -79,7 +79,7 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker == BrokerAMQP && c.Signing.KeysFile == "" && !c.Signing.AllowUnsigned {
 		bad("signing.keys_file ("+EnvSigningKeysFile+")", "is required with broker amqp, so that no neighbour on the broker can forge an event; "+
-			"write key_id:secret lines (a secret of 32 bytes or more) to a file, or set signing.allow_unsigned: true to run without signatures")
+			"write lines of key_id:key (keys of 32 bytes or more) to a file, or set signing.allow_unsigned: true to run without signatures")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be a positive duration such as 15s, got %s", c.ShutdownTimeout)
