@@ -44,6 +44,25 @@ const (
 	AttemptsBeforeKey = "attempts_before"
 )
 
+// Metadata keys of a signed event (README, "Signed events"): an HMAC-SHA256 over its
+// routing key, id and body, in hex, and the id of the key that made it.
+const (
+	SignatureKey = "orderflow_signature"
+	KeyIDKey     = "orderflow_key_id"
+)
+
+// RejectedKey carries why a transport refused a message it still delivers (a body or
+// headers over the limits), so that the handler's chain poisons it with that reason
+// instead of handling it. Transports drop the key from what a producer sent.
+const RejectedKey = "orderflow_rejected"
+
+// Internal lists the metadata keys that steer Orderflow itself. They count only on a
+// signed message; on any other they are dropped before a handler's chain reads them.
+var Internal = []string{
+	PoisonReasonKey, PoisonHandlerKey, PoisonRoutingKeyKey, PoisonAttemptsKey, PoisonedAtKey,
+	ReplayHandlerKey, ReplayIDKey, RedeliveriesKey, AttemptsBeforeKey,
+}
+
 // PoisonTopic is the durable queue that holds messages no handler could process.
 const PoisonTopic = "orderflow.poison"
 
