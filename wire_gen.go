@@ -40,11 +40,18 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	provider := worker.NewPaySim(cfg)
 	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
 	publisher := transport.Publisher
-	handlersPublisher := handlers.NewPublisher(publisher)
+	keys, err := worker.NewSigningKeys(cfg, logger)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	handlersPublisher := handlers.NewPublisher(publisher, keys)
 	clock := worker.NewClock()
-	application := app.New(stores, paymentProvider, handlersPublisher, clock)
+	orderIDSecret := worker.NewOrderIDSecret(keys)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
 	v := handlers.Table()
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v, clock)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v, clock, keys)
 	if err != nil {
 		cleanup2()
 		cleanup()

@@ -37,13 +37,17 @@ func IdempotencyKeyFrom(ctx context.Context) string {
 
 // Stores are the repositories the use cases need.
 type Stores struct {
-	Orders          order.Repository
-	Inventory       inventory.Repository
-	Payments        payment.Repository
-	Notifications   notification.Repository
+	Orders        order.Repository
+	Inventory     inventory.Repository
+	Payments      payment.Repository
+	Notifications notification.Repository
 	// IdempotencyKeys holds each Idempotency-Key's answer.
 	IdempotencyKeys lease.Store
 }
+
+// OrderIDSecret keys the derivation of an order id from an Idempotency-Key, so that ids
+// cannot be guessed from keys.
+type OrderIDSecret []byte
 
 // Clock returns the current time; tests pass a fixed one.
 type Clock func() time.Time
@@ -61,12 +65,12 @@ type Application struct {
 }
 
 // New wires the use cases to their stores.
-func New(stores Stores, provider payment.Provider, publisher EventPublisher, now Clock) *Application {
+func New(stores Stores, provider payment.Provider, publisher EventPublisher, now Clock, orderIDs OrderIDSecret) *Application {
 	if now == nil {
 		now = time.Now
 	}
 	return &Application{
-		PlaceOrder:     PlaceOrder{publisher: publisher, keys: stores.IdempotencyKeys, now: now},
+		PlaceOrder:     PlaceOrder{publisher: publisher, keys: stores.IdempotencyKeys, now: now, orderIDs: orderIDs},
 		ReserveStock:   ReserveStock{orders: stores.Orders, inventory: stores.Inventory, now: now},
 		CapturePayment: CapturePayment{orders: stores.Orders, payments: stores.Payments, provider: provider, now: now},
 		ConfirmOrder:   ConfirmOrder{orders: stores.Orders, inventory: stores.Inventory, now: now},

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -34,9 +35,6 @@ var ErrKeyReused = errors.New("this Idempotency-Key was used for a different ord
 // MaxIdempotencyKeyLen is the longest Idempotency-Key accepted.
 const MaxIdempotencyKeyLen = 255
 
-// orderIDNamespace derives order ids from idempotency keys.
-var orderIDNamespace = uuid.MustParse("b0d4f1de-8c1f-4a53-9a1d-2b6f0c7e5a90")
-
 // PlaceOrderCommand is an order as a customer sends it; the service picks the id, the
 // total and the time.
 type PlaceOrderCommand struct {
@@ -61,6 +59,7 @@ type PlaceOrder struct {
 	publisher EventPublisher
 	keys      lease.Store
 	now       Clock
+	orderIDs  OrderIDSecret
 }
 
 // Handle returns a *domain.RuleError when the order breaks a rule of the entry event.
@@ -78,9 +77,7 @@ func (h PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (PlaceOrd
 	}
 	orderID := "ord-" + uuid.NewString()
 	if cmd.IdempotencyKey != "" {
-		// The same key always names the same order, so a retry after a crash anywhere
-		// between claim and answer publishes the same event, which dedup then drops.
-		orderID = "ord-" + uuid.NewSHA1(orderIDNamespace, []byte(cmd.IdempotencyKey)).String()
+		orderID = h.orderIDFor(cmd.IdempotencyKey)
 	}
 	placed := event.OrderPlaced{
 		OrderID:    orderID,
@@ -133,6 +130,20 @@ func (h PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (PlaceOrd
 		return PlaceOrderResult{OrderID: placed.OrderID, Unrecorded: err}, nil
 	}
 	return PlaceOrderResult{OrderID: placed.OrderID}, nil
+}
+
+// orderIDFor names the order of an Idempotency-Key: always the same for a key, so a retry
+// after a crash anywhere between claim and answer publishes the same event, which dedup
+// then drops; and keyed by the server's secret, so nobody who knows or guesses a key can
+// read its order.
+func (h PlaceOrder) orderIDFor(key string) string {
+	mac := hmac.New(sha256.New, h.orderIDs)
+	mac.Write([]byte(key))
+	id, _ := uuid.FromBytes(mac.Sum(nil)[:16])
+	// Mark it as a version 4, variant RFC 4122 UUID, as random ids are.
+	id[6] = id[6]&0x0f | 0x40
+	id[8] = id[8]&0x3f | 0x80
+	return "ord-" + id.String()
 }
 
 // checkIdempotencyKey allows no key, or 1 to MaxIdempotencyKeyLen printable ASCII

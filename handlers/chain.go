@@ -55,6 +55,9 @@ var (
 	StageThrottle = Stage{Name: "throttle"}
 	// StagePoison moves what failed for good to the poison queue.
 	StagePoison = Stage{Name: "poison"}
+	// StageVerify refuses events Orderflow did not sign (README, "Signed events"); every
+	// chain has it.
+	StageVerify = Stage{Name: "verify"}
 	// StageRedeliver parks what retry gave up on for a delayed redelivery, where the
 	// broker can.
 	StageRedeliver = Stage{Name: "redeliver"}
@@ -81,7 +84,10 @@ type Chain []Stage
 //   - Throttle before anything that costs: a message waits for a token first;
 //   - Poison outside Retry, so only a permanent error or what Retry gave up on is
 //     poisoned, and is then acked instead of redelivered for ever;
-//   - Redeliver between them: on RabbitMQ, what Retry gave up on waits in a retry queue
+//   - Verify inside Poison, so a forged or tampered event is poisoned with a reason
+//     that starts with "signature", and before every stage that reads the metadata
+//     only a signed message may set (Redeliver, Retry, Dedup);
+//   - Redeliver between Poison and Retry: on RabbitMQ, what Retry gave up on waits in a retry queue
 //     (1s, 10s, 60s) and comes back, before Poison gets it;
 //   - Retry outside Dedup (the order Watermill's examples suggest is the other way
 //     round): a duplicate that meets its original in flight gets an in-process backoff
@@ -95,6 +101,7 @@ var Standard = Chain{
 	StageMetrics,
 	StageThrottle,
 	StagePoison,
+	StageVerify,
 	StageRedeliver,
 	StageRetry,
 	StageDedup,
@@ -177,6 +184,13 @@ func (c Chain) Check() error {
 			errs = append(errs, fmt.Errorf("%s must be outside %s", outer.Name, inner.Name))
 		}
 	}
+	if !c.Has(StageVerify) {
+		errs = append(errs, errors.New("verify is missing: every chain checks signatures, so no neighbour's forged event is applied"))
+	}
+	outside(StagePoison, StageVerify)
+	outside(StageVerify, StageRedeliver)
+	outside(StageVerify, StageRetry)
+	outside(StageVerify, StageDedup)
 	outside(StagePoison, StageRetry)
 	outside(StageRetry, StageDedup)
 	outside(StagePoison, StageRedeliver)

@@ -36,6 +36,9 @@ func TestTable_every_chain_keeps_the_order_rules(t *testing.T) {
 		if at(handlers.StagePoison) >= 0 && at(handlers.StageRetry) >= 0 {
 			assert.Less(t, at(handlers.StagePoison), at(handlers.StageRetry), "%s: poison outside retry", def.Name)
 		}
+		if assert.GreaterOrEqual(t, at(handlers.StageVerify), 0, "%s: verify in every chain", def.Name) && at(handlers.StagePoison) >= 0 {
+			assert.Less(t, at(handlers.StagePoison), at(handlers.StageVerify), "%s: poison outside verify", def.Name)
+		}
 		if at(handlers.StageRetry) >= 0 && at(handlers.StageDedup) >= 0 {
 			assert.Less(t, at(handlers.StageRetry), at(handlers.StageDedup), "%s: dedup inside retry", def.Name)
 		}
@@ -48,13 +51,13 @@ func TestChain_without_and_with(t *testing.T) {
 	noop := func(handlers.StageEnv) (message.HandlerMiddleware, error) { return nil, nil }
 	audit := handlers.Custom("audit", noop)
 
-	assert.Equal(t, []string{"correlation", "logging", "metrics", "poison", "redeliver", "retry", "dedup", "timeout", "recoverer"},
+	assert.Equal(t, []string{"correlation", "logging", "metrics", "poison", "verify", "redeliver", "retry", "dedup", "timeout", "recoverer"},
 		handlers.Standard.Without(handlers.StageThrottle).Names())
 	assert.Equal(t, []string{"correlation", "logging", "audit", "metrics"},
 		handlers.Chain{handlers.StageCorrelation, handlers.StageLogging, handlers.StageMetrics}.With(audit, handlers.After(handlers.StageLogging)).Names())
 	assert.Equal(t, []string{"correlation", "audit", "logging"},
 		handlers.Chain{handlers.StageCorrelation, handlers.StageLogging}.With(audit, handlers.Before(handlers.StageLogging)).Names())
-	assert.Len(t, handlers.Standard, 10, "With and Without leave Standard alone")
+	assert.Len(t, handlers.Standard, 11, "With and Without leave Standard alone")
 	assert.True(t, handlers.Standard.With(audit, handlers.Before(handlers.StageRetry)).Has(audit))
 
 	assert.PanicsWithValue(t, "handlers: cannot place stage audit next to throttle, which the chain lacks", func() {
@@ -74,7 +77,10 @@ func TestChain_check_names_each_broken_rule(t *testing.T) {
 		Want  string
 	}{
 		{"standard", s, ""},
-		{"empty", nil, ""},
+		{"empty", nil, "verify is missing"},
+		{"no verify", s.Without(handlers.StageVerify), "verify is missing: every chain checks signatures"},
+		{"verify outside poison", handlers.Chain{handlers.StageVerify, handlers.StagePoison}, "poison must be outside verify"},
+		{"verify inside dedup", s.Without(handlers.StageVerify).With(handlers.StageVerify, handlers.After(handlers.StageDedup)), "verify must be outside dedup"},
 		{"no dedup, no throttle", s.Without(handlers.StageDedup, handlers.StageThrottle), ""},
 		{"correlation inside", handlers.Chain{handlers.StageLogging, handlers.StageCorrelation}, "correlation must be the outermost stage, is at 2"},
 		{"recoverer outside", handlers.Chain{handlers.StageRecoverer, handlers.StageRetry}, "recoverer must be the innermost stage, is at 1 of 2"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/signing"
 	"github.com/orderflow/orderflow/domain/event"
 )
 
@@ -22,13 +23,17 @@ var idNamespace = uuid.MustParse("6f0c1a52-8d7e-4a39-9a3f-0d2b8c6e4f11")
 // id, and an id derived from the handler name and the handled id: a handler that runs
 // twice publishes the same ids, and downstream dedup drops the second. A request with an
 // Idempotency-Key publishes ids derived from the key, for the same reason.
+//
+// Every event is signed with keys (README, "Signed events"), so the handlers that
+// consume it can tell it from a neighbour's forgery; nil keys sign nothing.
 type Publisher struct {
-	pub message.Publisher
+	pub  message.Publisher
+	keys *signing.Keys
 }
 
-// NewPublisher returns a Publisher that sends through pub.
-func NewPublisher(pub message.Publisher) *Publisher {
-	return &Publisher{pub: pub}
+// NewPublisher returns a Publisher that signs with keys and sends through pub.
+func NewPublisher(pub message.Publisher, keys *signing.Keys) *Publisher {
+	return &Publisher{pub: pub, keys: keys}
 }
 
 // Publish implements app.EventPublisher.
@@ -38,11 +43,20 @@ func (p *Publisher) Publish(ctx context.Context, events ...event.Event) error {
 		if err != nil {
 			return err
 		}
+		Sign(p.keys, e.EventName(), msg)
 		if err := p.pub.Publish(e.EventName(), msg); err != nil {
 			return fmt.Errorf("publish %s %s: %w", e.EventName(), msg.UUID, err)
 		}
 	}
 	return nil
+}
+
+// Sign sets the signature headers of msg, published with routingKey, unless keys is nil.
+func Sign(keys *signing.Keys, routingKey string, msg *message.Message) {
+	if signature, keyID := keys.Sign(routingKey, msg.UUID, msg.Payload); signature != "" {
+		msg.Metadata.Set(envelope.SignatureKey, signature)
+		msg.Metadata.Set(envelope.KeyIDKey, keyID)
+	}
 }
 
 // NewMessage encodes e as a message with the ids and metadata described on Publisher.

@@ -64,8 +64,11 @@ func rabbitAPI(t testing.TB, method, api, path, body string) {
 // Tap publishes to and listens on a worker's broker from outside, as another program
 // would.
 type Tap interface {
-	// Publish sends msg with topic as its event name (routing key).
+	// Publish sends msg with topic as its event name (routing key), signed with the
+	// worker's keys as Orderflow signs what it publishes.
 	Publish(t testing.TB, topic string, msg *message.Message)
+	// PublishUnsigned sends msg as it is, as a foreign producer would.
+	PublishUnsigned(t testing.TB, topic string, msg *message.Message)
 	// Subscribe returns every message published to topic from now on.
 	Subscribe(t testing.TB, topic string) <-chan *message.Message
 	// Poisoned returns what the poison queue holds.
@@ -86,7 +89,26 @@ func newAMQPTap(t testing.TB, url string) *amqpTap {
 	return &amqpTap{url: url, conn: conn}
 }
 
-func (a *amqpTap) Publish(t testing.TB, topic string, msg *message.Message) {
+// transport publishes a message as it is.
+type transport interface {
+	PublishUnsigned(t testing.TB, topic string, msg *message.Message)
+	Subscribe(t testing.TB, topic string) <-chan *message.Message
+	Poisoned(t testing.TB) []*message.Message
+}
+
+// tap signs for a transport with the keys of its worker.
+type tap struct {
+	transport
+	w *TestWorker
+}
+
+func (p tap) Publish(t testing.TB, topic string, msg *message.Message) {
+	t.Helper()
+	handlers.Sign(p.w.Keys, topic, msg)
+	p.PublishUnsigned(t, topic, msg)
+}
+
+func (a *amqpTap) PublishUnsigned(t testing.TB, topic string, msg *message.Message) {
 	t.Helper()
 	ch, err := a.conn.Channel()
 	require.NoError(t, err)
@@ -146,7 +168,7 @@ func (a *amqpTap) Poisoned(t testing.TB) []*message.Message {
 // inprocTap is a Tap on the in-process broker.
 type inprocTap struct{ w *TestWorker }
 
-func (i inprocTap) Publish(t testing.TB, topic string, msg *message.Message) {
+func (i inprocTap) PublishUnsigned(t testing.TB, topic string, msg *message.Message) {
 	t.Helper()
 	require.NoError(t, i.w.Broker.Publish(topic, msg))
 }
@@ -184,6 +206,7 @@ func AMQPConfig(t testing.TB, cfg *configs.Config) *configs.Config {
 	cfg.Broker, cfg.AMQP.URL = configs.BrokerAMQP, AMQPURL(t)
 	cfg.Store, cfg.Redis.URL = configs.StoreRedis, RedisURL(t)
 	cfg.AMQP.RetryDelays = []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}
+	cfg.Signing.KeysFile = SigningKeysFile(t)
 	return cfg
 }
 
@@ -200,11 +223,16 @@ func StartAMQP(t testing.TB, cfg *configs.Config, table []handlers.Definition) *
 	require.NoError(t, err)
 	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), Logger(), table, time.Now, transport, storage)
 	require.NoError(t, err)
-	tw.Tap = newAMQPTap(t, cfg.AMQP.URL)
+	tw.Tap = tap{newAMQPTap(t, cfg.AMQP.URL), tw}
 	run(t, tw, func() {
 		cleanup()
 		closeStorage()
 		closeTransport()
 	})
 	return tw
+}
+
+// amqpTapOf returns the AMQP connection under a worker's tap.
+func amqpTapOf(t Tap) *amqpTap {
+	return t.(tap).transport.(*amqpTap)
 }

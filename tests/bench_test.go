@@ -85,7 +85,7 @@ func BenchmarkSagaEmbedded(b *testing.B) {
 func BenchmarkSagaAMQP(b *testing.B) {
 	for range b.N {
 		w := StartAMQP(b, benchConfig(), handlers.Table())
-		tap := w.Tap.(*amqpTap)
+		tap := amqpTapOf(w.Tap)
 		conn, err := amqp.Dial(tap.url)
 		require.NoError(b, err)
 		defer conn.Close()
@@ -340,7 +340,7 @@ func BenchmarkScaleOut(b *testing.B) {
 				cfg.Payment.Latency = 10 * time.Millisecond
 				cfg.HandlerDefaults.Consumers = consumers
 				w := StartAMQP(b, cfg, handlers.Table())
-				b.ReportMetric(drive(b, w.Tap.(*amqpTap).url, w.Tap, orders), "orders/s")
+				b.ReportMetric(drive(b, amqpTapOf(w.Tap).url, w.Tap, orders), "orders/s")
 			}
 		})
 	}
@@ -360,12 +360,12 @@ func BenchmarkScaleOut(b *testing.B) {
 
 // drive publishes orders to the broker at url and returns orders/s until every one was
 // notified.
-func drive(b *testing.B, url string, tap Tap, orders int) float64 {
+func drive(b *testing.B, url string, listener transport, orders int) float64 {
 	b.Helper()
 	conn, err := amqp.Dial(url)
 	require.NoError(b, err)
 	defer conn.Close()
-	done := countFrom(tap.Subscribe(b, event.NotificationSentName), nil)
+	done := countFrom(listener.Subscribe(b, event.NotificationSentName), nil)
 	start := time.Now()
 	newRawPublisher(b, conn, 256).publishAll(b, amqpbroker.Exchange, orders, func(int) string { return event.OrderPlacedName },
 		func(i int) amqp.Publishing { return marshalled(b, benchOrder(b, i)) })

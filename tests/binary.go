@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderflow/orderflow/configs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -72,7 +73,9 @@ func StartBinary(t testing.TB, env ...string) *Process {
 func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
 	t.Helper()
 	cmd := exec.Command(Binary(t), "run")
-	cmd.Env = append(os.Environ(), env...)
+	// Each binary its own admin port, all one key file; env, later, wins.
+	cmd.Env = append(os.Environ(), "ORDERFLOW_ADMIN_ADDR=127.0.0.1:0", configs.EnvSigningKeysFile+"="+SigningKeysFile(t))
+	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

@@ -57,7 +57,7 @@ func TestAMQP_foreign_producer(t *testing.T) {
 	t.Parallel()
 	w := StartAMQP(t, nil, handlers.Table())
 	c := NewClient(w.URL())
-	url := w.Tap.(*amqpTap).url
+	url := amqpTapOf(w.Tap).url
 	producer := newForeignProducer(t, url)
 	confirmed := w.Tap.Subscribe(t, event.OrderConfirmedName)
 
@@ -152,7 +152,7 @@ func TestAMQP_foreign_producer(t *testing.T) {
 
 func poisonedOf(t *testing.T, w *TestWorker) []*amqpbroker.Poisoned {
 	t.Helper()
-	q, err := amqpbroker.DialPoisonQueue(w.Tap.(*amqpTap).url)
+	q, err := amqpbroker.DialPoisonQueue(amqpTapOf(w.Tap).url)
 	require.NoError(t, err)
 	defer q.Close()
 	list, err := q.List()

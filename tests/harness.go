@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/inproc"
 	"github.com/orderflow/orderflow/app/adapters/paysim"
+	"github.com/orderflow/orderflow/app/signing"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -31,6 +32,8 @@ type TestWorker struct {
 	Payments *paysim.Provider
 	Storage  worker.Storage
 	Registry *prometheus.Registry
+	// Keys sign what the worker publishes; nil when it runs unsigned.
+	Keys *signing.Keys
 	// Tap reaches the broker from outside.
 	Tap Tap
 }
@@ -126,7 +129,7 @@ func StartWith(t testing.TB, cfg *configs.Config, table []handlers.Definition, o
 	opts = opts.withDefaults()
 	tw, cleanup, err := initializeTestWorker(OnlyFor(cfg, table), opts.Logger, table, opts.Clock)
 	require.NoError(t, err)
-	tw.Tap = inprocTap{tw}
+	tw.Tap = tap{inprocTap{tw}, tw}
 	run(t, tw, cleanup)
 	return tw
 }
@@ -161,7 +164,7 @@ func TryStartOn(t testing.TB, cfg *configs.Config, table []handlers.Definition, 
 		return nil, err
 	}
 	tw.Broker = broker
-	tw.Tap = inprocTap{tw}
+	tw.Tap = tap{inprocTap{tw}, tw}
 	run(t, tw, cleanup)
 	return tw, nil
 }

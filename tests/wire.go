@@ -20,7 +20,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		worker.Set,
 		worker.InprocSet,
 		worker.NewMemoryStorage,
-		wire.Struct(new(TestWorker), "Worker", "Broker", "Payments", "Storage", "Registry"),
+		wire.Struct(new(TestWorker), "Worker", "Broker", "Payments", "Storage", "Registry", "Keys"),
 	)
 	return nil, nil, nil
 }
@@ -30,7 +30,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	wire.Build(
 		worker.Set,
-		wire.Struct(new(TestWorker), "Worker", "Payments", "Storage", "Registry"),
+		wire.Struct(new(TestWorker), "Worker", "Payments", "Storage", "Registry", "Keys"),
 	)
 	return nil, nil, nil
 }

@@ -7,14 +7,13 @@
 package tests
 
 import (
-	"log/slog"
-
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/httpapi"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
+	"log/slog"
 )
 
 // Injectors from wire.go:
@@ -23,7 +22,7 @@ import (
 // runs the handlers of table, and returns it with its parts, so tests can reach in.
 func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock) (*TestWorker, func(), error) {
 	broker, cleanup := worker.NewInprocBroker(logger)
-	transport := worker.NewInprocTransport(broker)
+	workerTransport := worker.NewInprocTransport(broker)
 	storage := worker.NewMemoryStorage()
 	registry := worker.NewMetricsRegistry()
 	metrics, err := middleware.NewMetrics(registry)
@@ -34,15 +33,21 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
 	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
-	publisher := transport.Publisher
-	handlersPublisher := handlers.NewPublisher(publisher)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock)
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table, clock)
+	publisher := workerTransport.Publisher
+	keys, err := worker.NewSigningKeys(cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	v := worker.NewChecks(transport, storage, router)
+	handlersPublisher := handlers.NewPublisher(publisher, keys)
+	orderIDSecret := worker.NewOrderIDSecret(keys)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
+	router, err := worker.NewRouter(cfg, logger, workerTransport, storage, metrics, application, handlersPublisher, table, clock, keys)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	v := worker.NewChecks(workerTransport, storage, router)
 	metricsHandler := worker.NewMetricsHandler(registry)
 	api := httpapi.New(application, v, metricsHandler, logger)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
@@ -52,6 +57,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		Payments: provider,
 		Storage:  storage,
 		Registry: registry,
+		Keys:     keys,
 	}
 	return testWorker, func() {
 		cleanup()
@@ -60,7 +66,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 
 // initializeWorkerOn builds a worker that runs the handlers of table on the given
 // transport and storage, for tests that wrap them (fault injection, real Redis).
-func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
+func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport2 worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	registry := worker.NewMetricsRegistry()
 	metrics, err := middleware.NewMetrics(registry)
 	if err != nil {
@@ -69,14 +75,19 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
 	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
-	publisher := transport.Publisher
-	handlersPublisher := handlers.NewPublisher(publisher)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock)
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, table, clock)
+	publisher := transport2.Publisher
+	keys, err := worker.NewSigningKeys(cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	v := worker.NewChecks(transport, storage, router)
+	handlersPublisher := handlers.NewPublisher(publisher, keys)
+	orderIDSecret := worker.NewOrderIDSecret(keys)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
+	router, err := worker.NewRouter(cfg, logger, transport2, storage, metrics, application, handlersPublisher, table, clock, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := worker.NewChecks(transport2, storage, router)
 	metricsHandler := worker.NewMetricsHandler(registry)
 	api := httpapi.New(application, v, metricsHandler, logger)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
@@ -85,6 +96,7 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 		Payments: provider,
 		Storage:  storage,
 		Registry: registry,
+		Keys:     keys,
 	}
 	return testWorker, func() {
 	}, nil

@@ -45,7 +45,7 @@ func (failingPublisher) Publish(context.Context, ...event.Event) error {
 func TestPostOrders_503_with_retry_after_when_the_event_cannot_be_sent(t *testing.T) {
 	t.Parallel()
 	keys := memory.NewLeases()
-	application := app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil)
+	application := app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil, nil)
 	api := httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	body := `{"customer_id": "c", "items": [{"sku": "S", "quantity": 1, "unit_price_cents": 1}], "currency": "USD"}`
 
@@ -101,7 +101,7 @@ func post(api *httpapi.API, key, body string) *httptest.ResponseRecorder {
 }
 
 func newAPI(publisher app.EventPublisher) *httpapi.API {
-	application := app.New(app.Stores{IdempotencyKeys: memory.NewLeases()}, nil, publisher, nil)
+	application := app.New(app.Stores{IdempotencyKeys: memory.NewLeases()}, nil, publisher, nil, app.OrderIDSecret("test secret"))
 	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/signing"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
@@ -19,7 +20,7 @@ import (
 // NewRouter adds every handler of table to a router, each on its own queue with its own
 // chain. Every problem of every row (its settings, its chain, its configuration) is
 // reported together.
-func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, storage Storage, metrics *middleware.Metrics, application *app.Application, publisher app.EventPublisher, table []handlers.Definition, clock app.Clock) (*message.Router, error) {
+func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, storage Storage, metrics *middleware.Metrics, application *app.Application, publisher app.EventPublisher, table []handlers.Definition, clock app.Clock, keys *signing.Keys) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, watermillLogger(logger, false))
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
@@ -28,7 +29,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	if err != nil {
 		return nil, err
 	}
-	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, dedup: storage.Dedup, metrics: metrics, clock: clock}
+	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, dedup: storage.Dedup, metrics: metrics, clock: clock, keys: keys}
 	// The router closes a handler's subscriber when it stops; the transport is shared by
 	// every handler and the HTTP API, so only its owner closes it.
 	sub := unclosable{transport.Subscriber}

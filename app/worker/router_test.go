@@ -18,6 +18,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/signing"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -28,7 +29,7 @@ import (
 func TestStandard_chain_order(t *testing.T) {
 	t.Parallel()
 	assert.Equal(t, []string{
-		"correlation", "logging", "metrics", "throttle", "poison", "redeliver", "retry", "dedup", "timeout", "recoverer",
+		"correlation", "logging", "metrics", "throttle", "poison", "verify", "redeliver", "retry", "dedup", "timeout", "recoverer",
 	}, handlers.Standard.Names(), "README.md documents this order; change both together")
 }
 
@@ -85,14 +86,14 @@ func newRouter(t *testing.T, cfg *configs.Config, table []handlers.Definition) e
 	defer closeBroker()
 	metrics, err := middleware.NewMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
-	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table, time.Now)
+	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table, time.Now, signing.Random())
 	return err
 }
 
 func TestNewRouter_refuses_an_unknown_stage(t *testing.T) {
 	t.Parallel()
 	def := handlers.Table()[0]
-	def.Chain = handlers.Chain{handlers.StageCorrelation, {Name: "circuit"}}
+	def.Chain = handlers.Chain{handlers.StageCorrelation, handlers.StageVerify, {Name: "circuit"}}
 	err := newRouter(t, tests.OnlyFor(configs.Default(), []handlers.Definition{def}), []handlers.Definition{def})
 	assert.EqualError(t, err, `chain of handler inventory-reserve: unknown stage "circuit"`)
 }

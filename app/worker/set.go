@@ -20,6 +20,8 @@ var Set = wire.NewSet(
 	httpapi.New,
 	app.New,
 	handlers.NewPublisher,
+	NewSigningKeys,
+	NewOrderIDSecret,
 	wire.Bind(new(app.EventPublisher), new(*handlers.Publisher)),
 	wire.FieldsOf(new(Storage), "Stores"),
 	wire.FieldsOf(new(Transport), "Publisher"),

@@ -10,7 +10,9 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/lease"
+	"github.com/orderflow/orderflow/app/signing"
 	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
 )
@@ -23,6 +25,7 @@ type stageBuilder struct {
 	dedup     lease.Store
 	metrics   *middleware.Metrics
 	clock     app.Clock
+	keys      *signing.Keys
 }
 
 // builtinStage builds a built-in stage for a handler configured by hc; nil middleware
@@ -51,6 +54,13 @@ var builtinStages = map[string]builtinStage{
 			Logger:     b.logger,
 			OnPoisoned: b.metrics.Poisoned,
 		}.Middleware, nil
+	},
+	handlers.StageVerify.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
+		var open []string
+		if !b.cfg.Signing.RequireSignedOrders {
+			open = []string{event.OrderPlacedName}
+		}
+		return middleware.Verify{Keys: b.keys, Open: open, Logger: b.logger}.Middleware, nil
 	},
 	handlers.StageRedeliver.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
 		if b.transport.Delayer == nil {

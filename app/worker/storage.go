@@ -62,7 +62,7 @@ func RedisStorage(client redis.UniversalClient) Storage {
 			IdempotencyKeys: s.IdempotencyKeys,
 		},
 		Dedup: s.Dedup,
-		State:  func(handler string) app.State { return redisstore.NewState(client, handler) },
+		State: func(handler string) app.State { return redisstore.NewState(client, handler) },
 		Check: func(ctx context.Context) error {
 			if err := client.Ping(ctx).Err(); err != nil {
 				return fmt.Errorf("redis: %w", err)
@@ -83,7 +83,7 @@ func NewMemoryStorage() Storage {
 			IdempotencyKeys: memory.NewLeases(),
 		},
 		Dedup: memory.NewLeases(),
-		State:  memory.NewStates().For,
-		Check:  func(context.Context) error { return nil },
+		State: memory.NewStates().For,
+		Check: func(context.Context) error { return nil },
 	}
 }
