@@ -59,7 +59,13 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	}
 	v2 := worker.NewChecks(transport, storage, router)
 	metricsHandler := worker.NewMetricsHandler(registry)
-	api := httpapi.New(application, v2, metricsHandler, logger)
+	access, err := worker.NewAccess(cfg)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	api := httpapi.New(application, v2, metricsHandler, logger, access)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	return workerWorker, func() {
 		cleanup2()

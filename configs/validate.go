@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/domain/inventory"
 )
 
 // Validate returns every problem of the configuration, one line each, naming the setting
@@ -102,8 +103,8 @@ func (c *Config) Validate() error {
 		if err := domain.CheckIdentifier(sku); err != nil {
 			bad("inventory.seed", "SKU %q %v", sku, err)
 		}
-		if n < 0 {
-			bad("inventory.seed."+sku, "must be >= 0, got %d", n)
+		if n < 0 || n > inventory.MaxStock {
+			bad("inventory.seed."+sku, "must be 0..%d, got %d", inventory.MaxStock, n)
 		}
 	}
 	if c.Payment.Breaker.Failures < 1 {

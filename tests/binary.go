@@ -51,8 +51,9 @@ func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 
 // Process is a running orderflow binary.
 type Process struct {
-	Cmd  *exec.Cmd
-	Addr string
+	Cmd *exec.Cmd
+	// Addr and AdminAddr are where its public and admin listeners listen.
+	Addr, AdminAddr string
 
 	mu     sync.Mutex
 	logs   []string
@@ -84,7 +85,7 @@ func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
 		return nil, err
 	}
 	p := &Process{Cmd: cmd, done: make(chan error, 1)}
-	running := make(chan string, 1)
+	running := make(chan [2]string, 1)
 	go p.readLogs(stderr, running)
 	go func() {
 		err := cmd.Wait()
@@ -104,7 +105,8 @@ func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
 		<-p.done
 	})
 	select {
-	case p.Addr = <-running:
+	case addrs := <-running:
+		p.Addr, p.AdminAddr = addrs[0], addrs[1]
 		return p, nil
 	case err := <-p.done:
 		p.done <- err
@@ -121,7 +123,7 @@ func (p *Process) Exited() bool {
 	return p.exited
 }
 
-func (p *Process) readLogs(r io.Reader, running chan<- string) {
+func (p *Process) readLogs(r io.Reader, running chan<- [2]string) {
 	scanner := bufio.NewScanner(r)
 	scanner.Buffer(make([]byte, 1<<20), 1<<20)
 	for scanner.Scan() {
@@ -130,11 +132,12 @@ func (p *Process) readLogs(r io.Reader, running chan<- string) {
 		p.logs = append(p.logs, line)
 		p.mu.Unlock()
 		var entry struct {
-			Msg  string `json:"msg"`
-			Addr string `json:"http_addr"`
+			Msg       string `json:"msg"`
+			Addr      string `json:"http_addr"`
+			AdminAddr string `json:"admin_addr"`
 		}
 		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "orderflow running" {
-			running <- entry.Addr
+			running <- [2]string{entry.Addr, entry.AdminAddr}
 		}
 	}
 }

@@ -67,15 +67,24 @@ func (f *fleet) killOne() {
 
 // client returns a client of a random live worker.
 func (f *fleet) client() *Client {
+	return NewClient("http://" + f.anyLive().Addr)
+}
+
+// admin returns a client of a random live worker's admin listener.
+func (f *fleet) admin() *Client {
+	return NewClient("http://" + f.anyLive().AdminAddr)
+}
+
+func (f *fleet) anyLive() *Process {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for len(f.workers) > 0 {
 		p := f.workers[rand.IntN(len(f.workers))]
 		if !p.Exited() {
-			return NewClient("http://" + p.Addr)
+			return p
 		}
 	}
-	return NewClient("http://127.0.0.1:1")
+	return &Process{Addr: "127.0.0.1:1", AdminAddr: "127.0.0.1:1"}
 }
 
 // TestChaos_3_workers_5000_orders_kills_and_restarts runs 3 worker processes on RabbitMQ
@@ -103,7 +112,7 @@ handler_defaults:
 		require.NoError(t, f.launch())
 	}
 	plan := NewPlan(5000, 5000)
-	plan.SetStock(t, f.client())
+	plan.SetStock(t, f.admin())
 
 	start := time.Now()
 	chaosCtx, stopChaos := context.WithCancel(context.Background())

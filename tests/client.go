@@ -56,6 +56,9 @@ func (c *Client) Do(method, path string, body any, headers ...string) (Response,
 	if err != nil {
 		return Response{}, err
 	}
+	if reader != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}

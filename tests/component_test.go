@@ -73,7 +73,7 @@ func component300(t *testing.T, env Env, table []handlers.Definition) *TestWorke
 	w := env.Start(t, nil, table)
 	c := NewClient(w.URL())
 	plan := NewPlan(42, 300)
-	plan.SetStock(t, c)
+	plan.SetStock(t, NewClient(w.AdminURL()))
 
 	placed := plan.PlaceAll(t, c, 8)
 	require.Len(t, placed, 300)

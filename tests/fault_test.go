@@ -40,7 +40,7 @@ func TestFaults_1000_orders_with_failures_panics_and_duplicates(t *testing.T) {
 	c := NewClient(w.URL())
 
 	plan := NewPlan(2026, 1000)
-	plan.SetStock(t, c)
+	plan.SetStock(t, NewClient(w.AdminURL()))
 	poisonIDs := injectPermanentFailures(t, broker)
 	placed := plan.PlaceAll(t, c, 8)
 	require.Len(t, placed, 1000)

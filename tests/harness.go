@@ -80,6 +80,7 @@ func CounterValueWith(t testing.TB, reg prometheus.Gatherer, name string, labels
 func TestConfig() *configs.Config {
 	cfg := configs.Default()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.HTTP.AdminAddr = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.HandlerDefaults.Retry.InitialInterval = time.Millisecond
 	cfg.HandlerDefaults.Retry.MaxInterval = 10 * time.Millisecond
@@ -210,6 +211,9 @@ func run(t testing.TB, tw *TestWorker, cleanup func()) {
 
 // URL returns the base URL of the worker's HTTP API.
 func (w *TestWorker) URL() string { return "http://" + w.Worker.Addr().String() }
+
+// AdminURL is the base URL of the worker's admin listener.
+func (w *TestWorker) AdminURL() string { return "http://" + w.Worker.AdminAddr().String() }
 
 // Subscribe acks and collects every message published to topic from now until the test
 // ends.

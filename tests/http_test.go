@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -141,11 +143,14 @@ func TestHTTP_errors(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, r.Status)
 	assert.JSONEq(t, `{"error": "sku SKU-NONE not found"}`, string(r.Body))
 
-	r = c.Must(t, http.MethodPut, "/inventory/SKU-NEW", map[string]any{"available": -1})
-	assert.Equal(t, http.StatusBadRequest, r.Status)
-	r = c.Must(t, http.MethodPut, "/inventory/SKU-NEW", map[string]any{})
-	assert.Equal(t, http.StatusBadRequest, r.Status)
 	r = c.Must(t, http.MethodPut, "/inventory/SKU-NEW", map[string]any{"available": 7})
+	assert.Equal(t, http.StatusNotFound, r.Status, "setting stock is for the admin listener")
+	admin := NewClient(w.AdminURL())
+	r = admin.Must(t, http.MethodPut, "/inventory/SKU-NEW", map[string]any{"available": -1})
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+	r = admin.Must(t, http.MethodPut, "/inventory/SKU-NEW", map[string]any{})
+	assert.Equal(t, http.StatusBadRequest, r.Status)
+	r = admin.Must(t, http.MethodPut, "/inventory/SKU-NEW", map[string]any{"available": 7})
 	assert.Equal(t, http.StatusOK, r.Status)
 	assert.Equal(t, StockView{SKU: "SKU-NEW", Available: 7}, stock(t, c, "SKU-NEW"))
 
@@ -165,4 +170,47 @@ func TestHTTP_health_and_readiness(t *testing.T) {
 	r = c.Must(t, http.MethodGet, "/readyz", nil)
 	assert.Equal(t, http.StatusOK, r.Status)
 	assert.JSONEq(t, `{"status": "ready", "checks": {"broker": "ok", "store": "ok", "router": "ok"}}`, string(r.Body))
+}
+
+// TestHTTP_slow_and_idle_connections_are_cut: a body trickled in slower than
+// http.read_timeout, and a keep-alive connection idle past http.idle_timeout, are closed
+// by the server instead of held.
+func TestHTTP_slow_and_idle_connections_are_cut(t *testing.T) {
+	t.Parallel()
+	cfg := TestConfig()
+	cfg.HTTP.ReadTimeout = 300 * time.Millisecond
+	cfg.HTTP.IdleTimeout = 300 * time.Millisecond
+	w := Start(t, cfg, handlers.Table())
+
+	closedBy := func(t *testing.T, conn net.Conn, trickle bool) error {
+		t.Helper()
+		// The client would wait 10 s; the server must give up long before.
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+		if trickle {
+			go func() {
+				for range 20 {
+					if _, err := conn.Write([]byte(" ")); err != nil {
+						return
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}()
+		}
+		_, err := io.ReadAll(conn)
+		return err
+	}
+
+	slow, err := net.Dial("tcp", w.Worker.Addr().String())
+	require.NoError(t, err)
+	defer slow.Close()
+	_, err = io.WriteString(slow, "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+	require.NoError(t, err)
+	assert.NoError(t, closedBy(t, slow, true), "the server closed the trickling connection (a client timeout would be an error)")
+
+	idle, err := net.Dial("tcp", w.Worker.Addr().String())
+	require.NoError(t, err)
+	defer idle.Close()
+	_, err = io.WriteString(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	require.NoError(t, err)
+	assert.NoError(t, closedBy(t, idle, false), "the server closed the idle keep-alive connection")
 }

@@ -133,7 +133,7 @@ func TestRedisStores_round_trips_per_order(t *testing.T) {
 	for range 50 {
 		plan.Orders = append(plan.Orders, PlannedOrder{CustomerID: "c", Currency: "USD", Items: []event.Item{{SKU: "SAGA-A", Quantity: 1, UnitPriceCents: 100}}})
 	}
-	plan.SetStock(t, c)
+	plan.SetStock(t, NewClient(w.AdminURL()))
 	placedWarm := plan.PlaceAll(t, c, 1)
 	AwaitTerminal(t, c, plan, placedWarm, 30*time.Second)
 	counter.reset()

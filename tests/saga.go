@@ -67,11 +67,11 @@ type Placed struct {
 	PlannedOrder
 }
 
-// Stock sets the plan's stock through the API.
-func (p Plan) SetStock(t testing.TB, c *Client) {
+// SetStock sets the plan's stock through the admin API of admin.
+func (p Plan) SetStock(t testing.TB, admin *Client) {
 	t.Helper()
 	for sku, n := range p.Stock {
-		r := c.Must(t, http.MethodPut, "/inventory/"+sku, map[string]int64{"available": n})
+		r := admin.Must(t, http.MethodPut, "/inventory/"+sku, map[string]int64{"available": n})
 		require.Equal(t, http.StatusOK, r.Status, "PUT /inventory/%s: %s", sku, r.Body)
 	}
 }

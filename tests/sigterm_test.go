@@ -24,7 +24,7 @@ func TestAMQP_sigterm_during_load(t *testing.T) {
 	require.NoError(t, f.launch())
 	stopping := f.workers[0]
 	plan := NewPlan(11, 600)
-	plan.SetStock(t, f.client())
+	plan.SetStock(t, f.admin())
 
 	var exitErr error
 	var exitedIn time.Duration

@@ -49,7 +49,12 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	}
 	v := worker.NewChecks(workerTransport, storage, router)
 	metricsHandler := worker.NewMetricsHandler(registry)
-	api := httpapi.New(application, v, metricsHandler, logger)
+	access, err := worker.NewAccess(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	api := httpapi.New(application, v, metricsHandler, logger, access)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
@@ -89,7 +94,11 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	}
 	v := worker.NewChecks(transport2, storage, router)
 	metricsHandler := worker.NewMetricsHandler(registry)
-	api := httpapi.New(application, v, metricsHandler, logger)
+	access, err := worker.NewAccess(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	api := httpapi.New(application, v, metricsHandler, logger, access)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,

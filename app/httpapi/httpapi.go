@@ -1,5 +1,6 @@
-// Package httpapi is the HTTP API that README.md ("HTTP API") documents: place orders,
-// read orders, stock and notifications, and report health and readiness.
+// Package httpapi is the HTTP API that README.md ("HTTP API") documents, on two
+// listeners: the public one places orders and reads orders, stock and notifications; the
+// admin one sets stock. Both report health, readiness and metrics.
 package httpapi
 
 import (
@@ -7,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"time"
 
@@ -37,32 +40,64 @@ type API struct {
 	checks  []Check
 	metrics http.Handler
 	logger  *slog.Logger
+	access  Access
+}
+
+// Access says which bearer tokens each listener requires; none means it is open.
+type Access struct {
+	// APITokens are accepted on the public endpoints.
+	APITokens []string
+	// AdminTokens are accepted on the admin endpoints.
+	AdminTokens []string
 }
 
 // MetricsHandler serves GET /metrics (the worker's is Prometheus's text format); the API
 // does not depend on what produces it.
 type MetricsHandler http.Handler
 
-// New returns the API over the use cases; checks decide /readyz, and metrics is what
-// /metrics shows.
-func New(application *app.Application, checks []Check, metrics MetricsHandler, logger *slog.Logger) *API {
-	return &API{app: application, checks: checks, metrics: metrics, logger: logger}
+// New returns the API over the use cases; checks decide /readyz, metrics is what
+// /metrics shows, and access which tokens each listener requires.
+func New(application *app.Application, checks []Check, metrics MetricsHandler, logger *slog.Logger, access Access) *API {
+	return &API{app: application, checks: checks, metrics: metrics, logger: logger, access: access}
 }
 
-// Handler returns the routes.
-func (a *API) Handler() http.Handler {
+// Public returns the routes of the public listener. The admin routes answer 404 here,
+// the same as a path that does not exist.
+func (a *API) Public() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", a.placeOrder)
 	mux.HandleFunc("GET /orders/{id}", a.getOrder)
 	mux.HandleFunc("GET /inventory/{sku}", a.getStock)
-	mux.HandleFunc("PUT /inventory/{sku}", a.putStock)
+	mux.HandleFunc("PUT /inventory/{sku}", notFound)
 	mux.HandleFunc("GET /notifications", a.listNotifications)
+	mux.Handle("GET /metrics", a.metrics)
+	return a.withProbes(requireToken(a.access.APITokens, mux))
+}
+
+// Admin returns the routes of the admin listener: setting stock (each change logged as
+// an audit line), reading it, and metrics.
+func (a *API) Admin() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /inventory/{sku}", a.putStock)
+	mux.HandleFunc("GET /inventory/{sku}", a.getStock)
+	mux.Handle("GET /metrics", a.metrics)
+	return a.withProbes(requireToken(a.access.AdminTokens, mux))
+}
+
+// withProbes answers /healthz and /readyz without a token, for load balancers and
+// orchestrators, and passes everything else to next.
+func (a *API) withProbes(next http.Handler) http.Handler {
+	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
-	mux.Handle("GET /metrics", a.metrics)
+	mux.Handle("/", next)
 	return mux
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, http.StatusNotFound, "not found")
 }
 
 type placeOrderRequest struct {
@@ -186,14 +221,23 @@ func (a *API) putStock(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if req.Available == nil || *req.Available < 0 {
-		writeError(w, http.StatusBadRequest, "available must be an integer >= 0")
+	if req.Available == nil {
+		writeError(w, http.StatusBadRequest, "available is required")
 		return
 	}
-	if err := a.app.Queries.SetStock(r.Context(), sku, *req.Available); err != nil {
+	before, err := a.app.Queries.SetStock(r.Context(), sku, *req.Available)
+	var rule *domain.RuleError
+	switch {
+	case errors.As(err, &rule):
+		writeError(w, http.StatusBadRequest, rule.Rule)
+		return
+	case err != nil:
 		a.unavailable(w, r, "set stock", err)
 		return
 	}
+	a.logger.InfoContext(r.Context(), "audit: stock set",
+		"sku", string(sku), "available_before", before.Available, "available", *req.Available,
+		"reserved", before.Reserved, "remote_addr", r.RemoteAddr)
 	a.writeStock(w, r, sku, http.StatusOK)
 }
 
@@ -213,6 +257,10 @@ func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
 	customerID := r.URL.Query().Get("customer_id")
 	if customerID == "" {
 		writeError(w, http.StatusBadRequest, "customer_id query parameter is required")
+		return
+	}
+	if err := domain.CheckIdentifier(customerID); err != nil {
+		writeError(w, http.StatusBadRequest, "customer_id "+err.Error())
 		return
 	}
 	list, err := a.app.Queries.Notifications(r.Context(), customerID)
@@ -253,10 +301,19 @@ func (a *API) unavailable(w http.ResponseWriter, r *http.Request, what string, e
 	writeError(w, http.StatusServiceUnavailable, what+" failed; try again")
 }
 
-// decodeBody reads a JSON body of at most MaxBodyBytes into dst, or answers 413 or 400.
+// decodeBody reads a body of exactly one JSON object of at most MaxBodyBytes into dst,
+// or answers 415, 413 or 400.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
+	if mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mediaType != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return false
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	err := json.NewDecoder(r.Body).Decode(dst)
+	dec := json.NewDecoder(r.Body)
+	err := dec.Decode(dst)
+	if err == nil && dec.Decode(&json.RawMessage{}) != io.EOF {
+		err = errors.New("data after the JSON object")
+	}
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

@@ -18,6 +18,7 @@ var Set = wire.NewSet(
 	NewRouter,
 	NewChecks,
 	httpapi.New,
+	NewAccess,
 	app.New,
 	handlers.NewPublisher,
 	NewSigningKeys,

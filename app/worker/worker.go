@@ -26,9 +26,10 @@ type Worker struct {
 	api    *httpapi.API
 	stores app.Stores
 
-	mu      sync.Mutex
-	addr    net.Addr
-	started chan struct{}
+	mu        sync.Mutex
+	addr      net.Addr
+	adminAddr net.Addr
+	started   chan struct{}
 }
 
 // New returns a worker that is not running yet.
@@ -39,11 +40,31 @@ func New(cfg *configs.Config, logger *slog.Logger, router *message.Router, api *
 // Started is closed once the router runs and the HTTP API listens.
 func (w *Worker) Started() <-chan struct{} { return w.started }
 
-// Addr is the address the HTTP API listens on, once Started.
+// Addr is the address the public HTTP API listens on, once Started.
 func (w *Worker) Addr() net.Addr {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.addr
+}
+
+// AdminAddr is the address the admin HTTP API listens on, once Started.
+func (w *Worker) AdminAddr() net.Addr {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.adminAddr
+}
+
+// newServer returns a server for handler whose timeouts cut slow and idle connections.
+func (w *Worker) newServer(handler http.Handler) *http.Server {
+	c := w.cfg.HTTP
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: min(c.ReadTimeout, 5*time.Second),
+		ReadTimeout:       c.ReadTimeout,
+		WriteTimeout:      c.WriteTimeout,
+		IdleTimeout:       c.IdleTimeout,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
+	}
 }
 
 // Run seeds the stock, starts the router and the HTTP API, and blocks until ctx ends.
@@ -55,9 +76,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	listener, err := net.Listen("tcp", w.cfg.HTTP.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", w.cfg.HTTP.Addr, err)
+		return fmt.Errorf("listen on %s (http.addr): %w", w.cfg.HTTP.Addr, err)
 	}
-	server := &http.Server{Handler: w.api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	adminListener, err := net.Listen("tcp", w.cfg.HTTP.AdminAddr)
+	if err != nil {
+		_ = listener.Close()
+		return fmt.Errorf("listen on %s (http.admin_addr): %w", w.cfg.HTTP.AdminAddr, err)
+	}
+	server, admin := w.newServer(w.api.Public()), w.newServer(w.api.Admin())
 
 	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRouter()
@@ -67,16 +93,18 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-w.router.Running():
 	case err := <-routerDone:
 		_ = listener.Close()
+		_ = adminListener.Close()
 		return fmt.Errorf("router stopped at start: %w", err)
 	}
 
-	serverDone := make(chan error, 1)
+	serverDone := make(chan error, 2)
 	go func() { serverDone <- server.Serve(listener) }()
+	go func() { serverDone <- admin.Serve(adminListener) }()
 	w.mu.Lock()
-	w.addr = listener.Addr()
+	w.addr, w.adminAddr = listener.Addr(), adminListener.Addr()
 	w.mu.Unlock()
 	close(w.started)
-	w.logger.Info("orderflow running", "http_addr", listener.Addr().String())
+	w.logger.Info("orderflow running", "http_addr", listener.Addr().String(), "admin_addr", adminListener.Addr().String())
 
 	var runErr error
 	select {
@@ -87,18 +115,20 @@ func (w *Worker) Run(ctx context.Context) error {
 		runErr = errors.Join(errors.New("router stopped unexpectedly"), err)
 	}
 	w.logger.Info("orderflow stopping", "timeout", w.cfg.ShutdownTimeout.String())
-	return errors.Join(runErr, w.shutdown(server, stopRouter))
+	return errors.Join(runErr, w.shutdown(stopRouter, server, admin))
 }
 
 // shutdown stops the HTTP API first, so no new order is accepted, then the router, which
 // waits for the messages in flight up to the shutdown timeout.
-func (w *Worker) shutdown(server *http.Server, stopRouter context.CancelFunc) error {
+func (w *Worker) shutdown(stopRouter context.CancelFunc, servers ...*http.Server) error {
 	deadline := time.Now().Add(w.cfg.ShutdownTimeout)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var errs []error
-	if err := server.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("stop http server: %w", err))
+	for _, server := range servers {
+		if err := server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop http server: %w", err))
+		}
 	}
 	if err := closeWithin(time.Until(deadline), w.router.Close); err != nil {
 		errs = append(errs, fmt.Errorf("stop router: %w", err))

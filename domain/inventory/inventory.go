@@ -24,6 +24,18 @@ func ParseSKU(s string) (SKU, error) {
 	return SKU(s), nil
 }
 
+// MaxStock is the most units a SKU may have available: far below where a count could
+// overflow, whatever is reserved on top.
+const MaxStock = 1_000_000_000
+
+// CheckStock returns a RuleError unless available is 0..MaxStock.
+func CheckStock(available int64) error {
+	if available < 0 || available > MaxStock {
+		return domain.Rulef("available must be an integer 0..%d, got %d", MaxStock, available)
+	}
+	return nil
+}
+
 // MaxQuantity is the largest quantity of one SKU in one order.
 const MaxQuantity = 1000
 

@@ -23,6 +23,11 @@ const (
 // so that a late duplicate of its order still finds the first outcome.
 const ClosedReservationTTL = 7 * 24 * time.Hour
 
+// Every script checks before it writes: Redis does not roll a script back, so one that
+// failed halfway (HINCRBY overflowing, say) would leave stock half moved. maxCount is the
+// largest count a script will write, the largest integer a Lua number holds exactly.
+const maxCount = "9007199254740991"
+
 var (
 	// reserveScript reserves every item of an order or none, once per order. ARGV holds
 	// SKU, quantity pairs and last the TTL of a rejection. It returns the outcome as JSON.
@@ -45,6 +50,11 @@ for _, sku in ipairs(skus) do
   end
 end
 for _, sku in ipairs(skus) do
+  if tonumber(redis.call('HGET', KEYS[2], sku) or '0') + want[sku] > `+maxCount+` then
+    return redis.error_reply('reserved count of ' .. sku .. ' would overflow')
+  end
+end
+for _, sku in ipairs(skus) do
   redis.call('HINCRBY', KEYS[1], sku, -want[sku])
   redis.call('HINCRBY', KEYS[2], sku, want[sku])
 end
@@ -57,6 +67,14 @@ return outcome`)
 	closeScript = redis.NewScript(`
 if redis.call('HGET', KEYS[3], 'state') ~= 'held' then return 0 end
 local items = cjson.decode(redis.call('HGET', KEYS[3], 'items'))
+for sku, q in pairs(items) do
+  if tonumber(redis.call('HGET', KEYS[2], sku) or '0') < q then
+    return redis.error_reply('reserved count of ' .. sku .. ' is below the reservation')
+  end
+  if ARGV[1] == '1' and tonumber(redis.call('HGET', KEYS[1], sku) or '0') + q > `+maxCount+` then
+    return redis.error_reply('available count of ' .. sku .. ' would overflow')
+  end
+end
 for sku, q in pairs(items) do
   redis.call('HINCRBY', KEYS[2], sku, -q)
   if ARGV[1] == '1' then redis.call('HINCRBY', KEYS[1], sku, q) end
