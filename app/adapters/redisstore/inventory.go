@@ -50,7 +50,7 @@ for _, sku in ipairs(skus) do
   end
 end
 for _, sku in ipairs(skus) do
-  if tonumber(redis.call('HGET', KEYS[2], sku) or '0') + want[sku] > `+maxCount+` then
+  if tonumber(redis.call('HGET', KEYS[2], sku) or '0') + want[sku] > ` + maxCount + ` then
     return redis.error_reply('reserved count of ' .. sku .. ' would overflow')
   end
 end
@@ -71,7 +71,7 @@ for sku, q in pairs(items) do
   if tonumber(redis.call('HGET', KEYS[2], sku) or '0') < q then
     return redis.error_reply('reserved count of ' .. sku .. ' is below the reservation')
   end
-  if ARGV[1] == '1' and tonumber(redis.call('HGET', KEYS[1], sku) or '0') + q > `+maxCount+` then
+  if ARGV[1] == '1' and tonumber(redis.call('HGET', KEYS[1], sku) or '0') + q > ` + maxCount + ` then
     return redis.error_reply('available count of ' .. sku .. ' would overflow')
   end
 end
