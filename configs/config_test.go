@@ -89,7 +89,9 @@ func TestValidate_messages(t *testing.T) {
 		{"store", func(c *configs.Config) { c.Store = "disk" }, `store (ORDERFLOW_STORE): must be "memory" or "redis", got "disk"`},
 		{"amqp scheme", func(c *configs.Config) { c.AMQP.URL = "http://u:secret@h/" }, `amqp.url (ORDERFLOW_AMQP_URL): must start with amqp:// or amqps://, got http://u:xxxxx@h/`},
 		{"amqp no host", func(c *configs.Config) { c.AMQP.URL = "amqp://" }, `amqp.url (ORDERFLOW_AMQP_URL): amqp: has no host`},
-		{"amqp unparseable", func(c *configs.Config) { c.AMQP.URL = "amqp://u:secret@h:port/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port ":port" after host)`},
+		{"amqp unparseable", func(c *configs.Config) { c.AMQP.URL = "amqp://u:secret@h:port/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port after host (a password with / or # in it must be percent-encoded))`},
+		{"amqp password with a slash", func(c *configs.Config) { c.AMQP.URL = "amqp://u:sec/ret@h/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port after host (a password with / or # in it must be percent-encoded))`},
+		{"amqp opaque", func(c *configs.Config) { c.AMQP.URL = "amqp:u:secret@h" }, `amqp.url (ORDERFLOW_AMQP_URL): amqp:xxxxx has no host`},
 		{"redis scheme", func(c *configs.Config) { c.Redis.URL = "tcp://h:6379" }, `redis.url (ORDERFLOW_REDIS_URL): must start with redis:// or rediss://, got tcp://h:6379`},
 		{"http addr", func(c *configs.Config) { c.HTTP.Addr = "8080" }, `http.addr (ORDERFLOW_HTTP_ADDR): must be host:port, got "8080"`},
 		{"http port", func(c *configs.Config) { c.HTTP.Addr = "127.0.0.1:99999" }, `http.addr (ORDERFLOW_HTTP_ADDR): port must be 0..65535, got "99999"`},
@@ -183,4 +185,31 @@ func TestHandler_overrides_replace_blocks(t *testing.T) {
 	assert.Equal(t, 2*time.Second, confirm.Timeout)
 	assert.Equal(t, 9, confirm.Retry.MaxAttempts)
 	assert.Equal(t, 500.0, cfg.Handler("payment-capture").Throttle.PerSecond, "the file adds to the default's handlers")
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		Name, URL, Want string
+	}{
+		{"password", "amqp://user:hunter2@mq:5672/vh", "amqp://user:xxxxx@mq:5672/vh"},
+		{"password only", "redis://:hunter2@cache:6379/0", "redis://:xxxxx@cache:6379/0"},
+		{"user alone", "amqp://hunter2@mq/", "amqp://xxxxx@mq/"},
+		{"no credentials", "redis://cache:6379/0", "redis://cache:6379/0"},
+		{"password parameter", "rediss://cache/0?dial_timeout=3s&password=hunter2", "rediss://cache/0?dial_timeout=3s&password=xxxxx"},
+		{"token parameters", "amqps://mq/?token=hunter2&heartbeat=10&Access-Token=hunter2&api_key=hunter2", "amqps://mq/?token=xxxxx&heartbeat=10&Access-Token=xxxxx&api_key=xxxxx"},
+		{"more parameters", "amqps://mq/?passwd=hunter2&client_secret=hunter2&auth=hunter2&sig=hunter2&key=hunter2", "amqps://mq/?passwd=xxxxx&client_secret=xxxxx&auth=xxxxx&sig=xxxxx&key=xxxxx"},
+		{"escaped parameter name", "amqps://mq/?pass%77ord=hunter2", "amqps://mq/?password=xxxxx"},
+		{"everything", "amqp://u:hunter2@mq/?secret=hunter2#hunter2", "amqp://u:xxxxx@mq/?secret=xxxxx#xxxxx"},
+		{"opaque", "amqp:u:hunter2@mq", "amqp:xxxxx"},
+		{"unparseable", "amqp://u:hunter2@mq:port/", "(unparseable URL)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.Name, func(t *testing.T) {
+			t.Parallel()
+			got := configs.Redact(tt.URL)
+			assert.Equal(t, tt.Want, got)
+			assert.NotContains(t, got, "hunter2")
+		})
+	}
 }

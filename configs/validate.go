@@ -202,12 +202,12 @@ func checkURL(raw string, schemes ...string) error {
 	for _, s := range schemes {
 		if u.Scheme == s {
 			if u.Host == "" {
-				return fmt.Errorf("%s has no host", u.Redacted())
+				return fmt.Errorf("%s has no host", redactURL(u))
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("must start with %s:// or %s://, got %s", schemes[0], schemes[1], u.Redacted())
+	return fmt.Errorf("must start with %s:// or %s://, got %s", schemes[0], schemes[1], redactURL(u))
 }
 
 func checkAddr(addr string) error {
