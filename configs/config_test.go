@@ -350,3 +350,35 @@ func TestTLS_ClientConfig(t *testing.T) {
 	_, err = configs.TLS{CertFile: cert}.ClientConfig("amqps://mq/")
 	assert.ErrorContains(t, err, "cert_file and key_file")
 }
+
+func TestLoad_secret_from_file(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	amqpFile, redisFile := filepath.Join(dir, "amqp-url"), filepath.Join(dir, "redis-url")
+	require.NoError(t, os.WriteFile(amqpFile, []byte("amqps://worker:s3cret@mq:5671/orderflow\n"), 0o600))
+	require.NoError(t, os.WriteFile(redisFile, []byte("rediss://:s3cret@cache:6380/0\r\n"), 0o600))
+	cfg, err := configs.Load("", env(map[string]string{
+		"ORDERFLOW_AMQP_URL_FILE":  amqpFile,
+		"ORDERFLOW_REDIS_URL_FILE": redisFile,
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "amqps://worker:s3cret@mq:5671/orderflow", cfg.AMQP.URL, "the trailing newline is not part of the value")
+	assert.Equal(t, "rediss://:s3cret@cache:6380/0", cfg.Redis.URL)
+
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, []byte("\n"), 0o600))
+	missing := filepath.Join(dir, "missing")
+	_, err = configs.Load("", env(map[string]string{
+		"ORDERFLOW_AMQP_URL":       "amqp://u:s3cret@mq/",
+		"ORDERFLOW_AMQP_URL_FILE":  amqpFile,
+		"ORDERFLOW_REDIS_URL_FILE": missing,
+	}))
+	require.Error(t, err)
+	assert.Equal(t, "ORDERFLOW_AMQP_URL and ORDERFLOW_AMQP_URL_FILE are both set: give the value or the file, not both\n"+
+		"ORDERFLOW_REDIS_URL_FILE: open "+missing+": no such file or directory", err.Error())
+
+	_, err = configs.Load("", env(map[string]string{"ORDERFLOW_REDIS_URL_FILE": empty}))
+	require.Error(t, err)
+	assert.Equal(t, "ORDERFLOW_REDIS_URL_FILE: "+empty+" is empty", err.Error())
+	assert.NotContains(t, err.Error(), "s3cret")
+}
