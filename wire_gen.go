@@ -24,7 +24,7 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	if err != nil {
 		return nil, nil, err
 	}
-	storage, cleanup2, err := worker.ProvideStorage(cfg)
+	storage, cleanup2, err := worker.ProvideStorage(cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

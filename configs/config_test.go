@@ -1,6 +1,14 @@
 package configs_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +97,19 @@ func TestValidate_messages(t *testing.T) {
 		{"store", func(c *configs.Config) { c.Store = "disk" }, `store (ORDERFLOW_STORE): must be "memory" or "redis", got "disk"`},
 		{"amqp scheme", func(c *configs.Config) { c.AMQP.URL = "http://u:secret@h/" }, `amqp.url (ORDERFLOW_AMQP_URL): must start with amqp:// or amqps://, got http://u:xxxxx@h/`},
 		{"amqp no host", func(c *configs.Config) { c.AMQP.URL = "amqp://" }, `amqp.url (ORDERFLOW_AMQP_URL): amqp: has no host`},
-		{"amqp unparseable", func(c *configs.Config) { c.AMQP.URL = "amqp://u:secret@h:port/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port ":port" after host)`},
+		{"amqp unparseable", func(c *configs.Config) { c.AMQP.URL = "amqp://u:secret@h:port/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port after host (a password with / or # in it must be percent-encoded))`},
+		{"amqp password with a slash", func(c *configs.Config) { c.AMQP.URL = "amqp://u:sec/ret@h/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port after host (a password with / or # in it must be percent-encoded))`},
+		{"amqp opaque", func(c *configs.Config) { c.AMQP.URL = "amqp:u:secret@h" }, `amqp.url (ORDERFLOW_AMQP_URL): amqp:xxxxx has no host`},
+		{"redis skip_verify parameter", func(c *configs.Config) { c.Redis.URL = "rediss://cache:6380/0?skip_verify=true" }, `redis.url (ORDERFLOW_REDIS_URL): the skip_verify parameter is refused, so that verification is never off unnoticed: set redis.tls.skip_verify: true instead (a warning is logged at start)`},
+		{"amqp cacertfile parameter", func(c *configs.Config) { c.AMQP.URL = "amqps://mq/?cacertfile=/ca.pem" }, `amqp.url (ORDERFLOW_AMQP_URL): the cacertfile parameter is refused: set amqp.tls.ca_file instead`},
+		{"amqp tls on a plain url", func(c *configs.Config) { c.AMQP.TLS.ServerName = "mq" }, `amqp.tls.server_name: applies to amqps:// URLs only, but amqp.url (ORDERFLOW_AMQP_URL) is amqp://`},
+		{"redis skip_verify on a plain url", func(c *configs.Config) { c.Redis.TLS.SkipVerify = true }, `redis.tls.skip_verify: applies to rediss:// URLs only, but redis.url (ORDERFLOW_REDIS_URL) is redis://`},
+		{"cert without key", func(c *configs.Config) {
+			c.AMQP.URL, c.AMQP.TLS.CertFile = "amqps://mq/", "client.pem"
+		}, `amqp.tls.key_file: is required with amqp.tls.cert_file: a client certificate needs its key`},
+		{"key without cert", func(c *configs.Config) {
+			c.Redis.URL, c.Redis.TLS.KeyFile = "rediss://cache/0", "client.key"
+		}, `redis.tls.cert_file: is required with redis.tls.key_file: a client key needs its certificate`},
 		{"redis scheme", func(c *configs.Config) { c.Redis.URL = "tcp://h:6379" }, `redis.url (ORDERFLOW_REDIS_URL): must start with redis:// or rediss://, got tcp://h:6379`},
 		{"http addr", func(c *configs.Config) { c.HTTP.Addr = "8080" }, `http.addr (ORDERFLOW_HTTP_ADDR): must be host:port, got "8080"`},
 		{"http port", func(c *configs.Config) { c.HTTP.Addr = "127.0.0.1:99999" }, `http.addr (ORDERFLOW_HTTP_ADDR): port must be 0..65535, got "99999"`},
@@ -99,7 +119,7 @@ func TestValidate_messages(t *testing.T) {
 		{"latency", func(c *configs.Config) { c.Payment.Latency = -time.Second }, `payment.latency: must be >= 0, got -1s`},
 		{"failure rate", func(c *configs.Config) { c.Payment.TransientFailureRate = 1 }, `payment.transient_failure_rate: must be in [0, 1), got 1`},
 		{"seed sku", func(c *configs.Config) { c.Inventory.Seed = map[string]int64{"bad sku": 1} }, `inventory.seed: SKU "bad sku" must be 1-64 characters of A-Za-z0-9._:-`},
-		{"seed quantity", func(c *configs.Config) { c.Inventory.Seed = map[string]int64{"SKU-X": -1} }, `inventory.seed.SKU-X: must be >= 0, got -1`},
+		{"seed quantity", func(c *configs.Config) { c.Inventory.Seed = map[string]int64{"SKU-X": -1} }, `inventory.seed.SKU-X: must be 0..1000000000, got -1`},
 		{"retry attempts", func(c *configs.Config) { c.HandlerDefaults.Retry.MaxAttempts = 0 }, `handler_defaults.retry.max_attempts: must be >= 1, got 0`},
 		{"retry initial", func(c *configs.Config) {
 			c.HandlerDefaults.Retry.InitialInterval = 0
@@ -183,4 +203,182 @@ func TestHandler_overrides_replace_blocks(t *testing.T) {
 	assert.Equal(t, 2*time.Second, confirm.Timeout)
 	assert.Equal(t, 9, confirm.Retry.MaxAttempts)
 	assert.Equal(t, 500.0, cfg.Handler("payment-capture").Throttle.PerSecond, "the file adds to the default's handlers")
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		Name, URL, Want string
+	}{
+		{"password", "amqp://user:hunter2@mq:5672/vh", "amqp://user:xxxxx@mq:5672/vh"},
+		{"password only", "redis://:hunter2@cache:6379/0", "redis://:xxxxx@cache:6379/0"},
+		{"user alone", "amqp://hunter2@mq/", "amqp://xxxxx@mq/"},
+		{"no credentials", "redis://cache:6379/0", "redis://cache:6379/0"},
+		{"password parameter", "rediss://cache/0?dial_timeout=3s&password=hunter2", "rediss://cache/0?dial_timeout=3s&password=xxxxx"},
+		{"token parameters", "amqps://mq/?token=hunter2&heartbeat=10&Access-Token=hunter2&api_key=hunter2", "amqps://mq/?token=xxxxx&heartbeat=10&Access-Token=xxxxx&api_key=xxxxx"},
+		{"more parameters", "amqps://mq/?passwd=hunter2&client_secret=hunter2&auth=hunter2&sig=hunter2&key=hunter2", "amqps://mq/?passwd=xxxxx&client_secret=xxxxx&auth=xxxxx&sig=xxxxx&key=xxxxx"},
+		{"escaped parameter name", "amqps://mq/?pass%77ord=hunter2", "amqps://mq/?password=xxxxx"},
+		{"everything", "amqp://u:hunter2@mq/?secret=hunter2#hunter2", "amqp://u:xxxxx@mq/?secret=xxxxx#xxxxx"},
+		{"opaque", "amqp:u:hunter2@mq", "amqp:xxxxx"},
+		{"unparseable", "amqp://u:hunter2@mq:port/", "(unparseable URL)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.Name, func(t *testing.T) {
+			t.Parallel()
+			got := configs.Redact(tt.URL)
+			assert.Equal(t, tt.Want, got)
+			assert.NotContains(t, got, "hunter2")
+		})
+	}
+}
+
+// writeCert writes a self-signed certificate and its key as PEM files in dir, named
+// name.pem and name.key, and returns their paths.
+func writeCert(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile
+}
+
+// TestValidate_tls_files pins the messages about the files of a TLS block, which the
+// table above cannot name before the test's temp dir exists.
+func TestValidate_tls_files(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, _ := writeCert(t, dir, "ca")
+	cert, key := writeCert(t, dir, "client")
+	_, otherKey := writeCert(t, dir, "other")
+	notPEM := filepath.Join(dir, "not.pem")
+	require.NoError(t, os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600))
+	missing := filepath.Join(dir, "missing.pem")
+
+	tests := []struct {
+		Name    string
+		TLS     configs.TLS
+		Message string
+	}{
+		{"unreadable ca", configs.TLS{CAFile: missing}, `amqp.tls.ca_file: cannot read: open ` + missing + `: no such file or directory`},
+		{"ca without pem", configs.TLS{CAFile: notPEM}, `amqp.tls.ca_file: ` + notPEM + ` holds no PEM certificate`},
+		{"unreadable cert and key", configs.TLS{CertFile: missing, KeyFile: notPEM},
+			`amqp.tls.cert_file: cannot read: open ` + missing + `: no such file or directory` + "\n" +
+				`amqp.tls.key_file: ` + notPEM + ` holds no PEM data`},
+		{"key of another cert", configs.TLS{CertFile: cert, KeyFile: otherKey}, `amqp.tls.cert_file: with amqp.tls.key_file: tls: private key does not match public key`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.Name, func(t *testing.T) {
+			t.Parallel()
+			cfg := configs.Default()
+			cfg.AMQP.URL, cfg.AMQP.TLS = "amqps://mq/", tt.TLS
+			err := cfg.Validate()
+			require.Error(t, err)
+			assert.Equal(t, tt.Message, err.Error())
+		})
+	}
+
+	t.Run("valid", func(t *testing.T) {
+		t.Parallel()
+		cfg := configs.Default()
+		cfg.AMQP.URL, cfg.AMQP.TLS = "amqps://u:p@mq/", configs.TLS{CAFile: ca, CertFile: cert, KeyFile: key, ServerName: "rabbit.internal"}
+		cfg.Redis.URL, cfg.Redis.TLS = "rediss://cache:6380/0", configs.TLS{CAFile: ca, SkipVerify: true}
+		assert.NoError(t, cfg.Validate())
+	})
+	t.Run("both blocks, every problem", func(t *testing.T) {
+		t.Parallel()
+		cfg := configs.Default()
+		cfg.AMQP.TLS = configs.TLS{CAFile: ca}
+		cfg.Redis.URL, cfg.Redis.TLS = "rediss://cache/0", configs.TLS{CAFile: notPEM, KeyFile: key}
+		err := cfg.Validate()
+		require.Error(t, err)
+		assert.Equal(t, strings.Join([]string{
+			`amqp.tls.ca_file: applies to amqps:// URLs only, but amqp.url (ORDERFLOW_AMQP_URL) is amqp://`,
+			`redis.tls.ca_file: ` + notPEM + ` holds no PEM certificate`,
+			`redis.tls.cert_file: is required with redis.tls.key_file: a client key needs its certificate`,
+		}, "\n"), err.Error())
+	})
+}
+
+func TestTLS_ClientConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca, _ := writeCert(t, dir, "ca")
+	cert, key := writeCert(t, dir, "client")
+
+	for _, plain := range []string{"amqp://u:p@mq/", "redis://cache:6379/0"} {
+		c, err := configs.TLS{CAFile: ca}.ClientConfig(plain)
+		require.NoError(t, err)
+		assert.Nil(t, c, "%s: no TLS on a plain URL", plain)
+	}
+
+	c, err := configs.TLS{}.ClientConfig("amqps://u:p@mq.internal:5671/vh")
+	require.NoError(t, err)
+	assert.Equal(t, "mq.internal", c.ServerName, "the URL's host by default")
+	assert.Nil(t, c.RootCAs, "the system roots")
+	assert.Empty(t, c.Certificates)
+	assert.False(t, c.InsecureSkipVerify)
+	assert.Equal(t, uint16(tls.VersionTLS12), c.MinVersion)
+
+	c, err = configs.TLS{CAFile: ca, CertFile: cert, KeyFile: key, ServerName: "redis.internal"}.ClientConfig("rediss://10.0.0.7:6380/0")
+	require.NoError(t, err)
+	assert.Equal(t, "redis.internal", c.ServerName)
+	require.NotNil(t, c.RootCAs)
+	assert.Len(t, c.Certificates, 1, "the client certificate, for mutual TLS")
+	assert.False(t, c.InsecureSkipVerify)
+
+	c, err = configs.TLS{SkipVerify: true}.ClientConfig("rediss://cache/0")
+	require.NoError(t, err)
+	assert.True(t, c.InsecureSkipVerify, "only skip_verify turns verification off")
+
+	_, err = configs.TLS{CAFile: filepath.Join(dir, "missing.pem")}.ClientConfig("amqps://mq/")
+	assert.ErrorContains(t, err, "ca_file: cannot read")
+	_, err = configs.TLS{CertFile: cert}.ClientConfig("amqps://mq/")
+	assert.ErrorContains(t, err, "cert_file and key_file")
+}
+
+func TestLoad_secret_from_file(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	amqpFile, redisFile := filepath.Join(dir, "amqp-url"), filepath.Join(dir, "redis-url")
+	require.NoError(t, os.WriteFile(amqpFile, []byte("amqps://worker:s3cret@mq:5671/orderflow\n"), 0o600))
+	require.NoError(t, os.WriteFile(redisFile, []byte("rediss://:s3cret@cache:6380/0\r\n"), 0o600))
+	cfg, err := configs.Load("", env(map[string]string{
+		"ORDERFLOW_AMQP_URL_FILE":  amqpFile,
+		"ORDERFLOW_REDIS_URL_FILE": redisFile,
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "amqps://worker:s3cret@mq:5671/orderflow", cfg.AMQP.URL, "the trailing newline is not part of the value")
+	assert.Equal(t, "rediss://:s3cret@cache:6380/0", cfg.Redis.URL)
+
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, []byte("\n"), 0o600))
+	missing := filepath.Join(dir, "missing")
+	_, err = configs.Load("", env(map[string]string{
+		"ORDERFLOW_AMQP_URL":       "amqp://u:s3cret@mq/",
+		"ORDERFLOW_AMQP_URL_FILE":  amqpFile,
+		"ORDERFLOW_REDIS_URL_FILE": missing,
+	}))
+	require.Error(t, err)
+	assert.Equal(t, "ORDERFLOW_AMQP_URL and ORDERFLOW_AMQP_URL_FILE are both set: give the value or the file, not both\n"+
+		"ORDERFLOW_REDIS_URL_FILE: open "+missing+": no such file or directory", err.Error())
+
+	_, err = configs.Load("", env(map[string]string{"ORDERFLOW_REDIS_URL_FILE": empty}))
+	require.Error(t, err)
+	assert.Equal(t, "ORDERFLOW_REDIS_URL_FILE: "+empty+" is empty", err.Error())
+	assert.NotContains(t, err.Error(), "s3cret")
 }

@@ -1,6 +1,6 @@
 // Package configs loads and validates Orderflow's configuration: the embedded default
 // (default.yaml), then a file named by --config or ORDERFLOW_CONFIG, then environment
-// variables, which win.
+// variables, which win; a secret variable may name a file instead (NAME_FILE).
 package configs
 
 import (
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -32,8 +33,18 @@ const (
 	EnvSigningKeysFile = "ORDERFLOW_SIGNING_KEYS_FILE"
 )
 
+// FileSuffix turns a secret variable into the one naming a file that holds its value:
+// ORDERFLOW_AMQP_URL_FILE=/run/secrets/amqp-url instead of ORDERFLOW_AMQP_URL, so the
+// secret is in neither the environment of the process nor `docker inspect`.
+const FileSuffix = "_FILE"
+
+// secretEnv are the variables that may be given as a file (FileSuffix). The token and key
+// variables are not: they name files already.
+var secretEnv = map[string]bool{EnvAMQPURL: true, EnvRedisURL: true}
+
 // Load reads the embedded default, then the file at path (when not ""), then the
-// variables that getenv returns, and validates the result.
+// variables that getenv returns (and the files their _FILE variables name), and
+// validates the result.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	cfg := &Config{}
 	if err := decode(defaultYAML, cfg); err != nil {
@@ -48,7 +59,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
-	cfg.applyEnv(getenv)
+	if err := cfg.applyEnv(getenv); err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -75,9 +88,18 @@ func decode(data []byte, cfg *Config) error {
 	return nil
 }
 
-func (c *Config) applyEnv(getenv func(string) string) {
+// applyEnv overlays the variables that getenv returns; a secret variable's value may
+// come from the file its _FILE variable names instead. It returns every problem, one
+// line each.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	var errs []error
 	set := func(dst *string, name string) {
-		if v := getenv(name); v != "" {
+		v, err := lookupEnv(getenv, name)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		if v != "" {
 			*dst = v
 		}
 	}
@@ -90,4 +112,33 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.HTTP.AdminTokenFile, EnvAdminTokenFile)
 	set(&c.HTTP.APITokensFile, EnvAPITokensFile)
 	set(&c.Signing.KeysFile, EnvSigningKeysFile)
+	return errors.Join(errs...)
+}
+
+// lookupEnv returns the value of the variable name, "" when unset; for a secret
+// variable, the content of the file that name_FILE names, its trailing newline trimmed.
+// Errors name the variable and the file, never the content.
+func lookupEnv(getenv func(string) string, name string) (string, error) {
+	v := getenv(name)
+	if !secretEnv[name] {
+		return v, nil
+	}
+	fileVar := name + FileSuffix
+	path := getenv(fileVar)
+	switch {
+	case path == "":
+		return v, nil
+	case v != "":
+		return "", fmt.Errorf("%s and %s are both set: give the value or the file, not both", name, fileVar)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", fileVar, err)
+	}
+	// Editors and `echo` end a file with a newline, which is never part of the secret.
+	v = strings.TrimRight(string(data), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("%s: %s is empty", fileVar, path)
+	}
+	return v, nil
 }

@@ -3,25 +3,95 @@ package configs
 import (
 	"errors"
 	"net/url"
+	"strings"
 )
 
-// Redact returns rawURL with its password masked, for logs.
+// mask replaces a secret, as url.URL.Redacted does a password.
+const mask = "xxxxx"
+
+// Redact returns rawURL with its credentials masked, for logs and error messages: the
+// password, a user name given without one (which is then a token, as with
+// amqp://TOKEN@host), and the values of password-like query parameters (see
+// secretParam).
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparseable URL)"
 	}
-	return u.Redacted()
+	return redactURL(u)
+}
+
+// redactURL is Redact on a parsed URL.
+func redactURL(u *url.URL) string {
+	r := *u
+	if r.Opaque != "" {
+		// "amqp:user:pass@host" parses as opaque data, credentials and all.
+		r.Opaque = mask
+	}
+	if r.User != nil {
+		if _, ok := r.User.Password(); ok {
+			r.User = url.UserPassword(r.User.Username(), mask)
+		} else if r.User.Username() != "" {
+			r.User = url.User(mask)
+		}
+	}
+	r.RawQuery = redactQuery(r.RawQuery)
+	if r.Fragment != "" {
+		r.Fragment, r.RawFragment = mask, ""
+	}
+	return r.String()
+}
+
+// redactQuery masks the values of the secret parameters of query, keeping every other
+// parameter as written and in its order.
+func redactQuery(query string) string {
+	if query == "" {
+		return ""
+	}
+	parts := strings.Split(query, "&")
+	for i, part := range parts {
+		name, _, hasValue := strings.Cut(part, "=")
+		if decoded, err := url.QueryUnescape(name); err == nil {
+			name = decoded
+		}
+		if hasValue && secretParam(name) {
+			parts[i] = url.QueryEscape(name) + "=" + mask
+		}
+	}
+	return strings.Join(parts, "&")
+}
+
+// secretParam reports whether a query parameter of this name holds a credential:
+// password=, passwd=, token=, access_token=, secret=, api_key=, auth=, sig=, and the
+// like. It errs on the side of masking: a masked harmless value costs a log reader
+// little, a leaked secret costs a rotation.
+func secretParam(name string) bool {
+	n := strings.NewReplacer("_", "", "-", "", ".", "").Replace(strings.ToLower(name))
+	for _, s := range []string{"pass", "pwd", "secret", "token", "credential", "signature", "apikey", "accesskey", "privatekey", "sessionkey"} {
+		if strings.Contains(n, s) {
+			return true
+		}
+	}
+	switch n {
+	case "key", "auth", "authorization", "sig", "jwt", "bearer":
+		return true
+	}
+	return false
 }
 
 // redactedParseError keeps the reason of a URL parse error without the URL, which may
-// hold a password.
+// hold a password. net/url quotes what it took for a port, and that is a password when
+// it holds a / or a # (amqp://user:pass/word@host), so that is left out too.
 func redactedParseError(err error) string {
 	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
+	if !errors.As(err, &ue) {
+		return "unparseable"
 	}
-	return "unparseable"
+	msg := ue.Err.Error()
+	if strings.HasPrefix(msg, "invalid port ") {
+		return "invalid port after host (a password with / or # in it must be percent-encoded)"
+	}
+	return msg
 }
 
 // LogValue lists the configuration for a start-up log line, secrets masked.

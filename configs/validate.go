@@ -32,6 +32,17 @@ func (c *Config) Validate() error {
 	if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
 		bad("redis.url ("+EnvRedisURL+")", "%v", err)
 	}
+	// Each client library reads TLS settings of its own from the URL's query, which
+	// would bypass the TLS blocks: go-redis turns verification off on skip_verify
+	// without a word, amqp091 ignores its file parameters once a TLS block applies.
+	for _, p := range urlParams(c.Redis.URL, "skip_verify") {
+		bad("redis.url ("+EnvRedisURL+")", "the %s parameter is refused, so that verification is never off unnoticed: set redis.tls.skip_verify: true instead (a warning is logged at start)", p)
+	}
+	for _, p := range urlParams(c.AMQP.URL, "cacertfile", "certfile", "keyfile", "server_name_indication") {
+		bad("amqp.url ("+EnvAMQPURL+")", "the %s parameter is refused: set amqp.tls.%s instead", p, amqpTLSSetting[p])
+	}
+	errs = append(errs, c.AMQP.TLS.validate("amqp.tls", "amqp.url ("+EnvAMQPURL+")", c.AMQP.URL, "amqp")...)
+	errs = append(errs, c.Redis.TLS.validate("redis.tls", "redis.url ("+EnvRedisURL+")", c.Redis.URL, "redis")...)
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "must be \"classic\" or \"quorum\", got %q", c.AMQP.QueueType)
 	}
@@ -203,12 +214,36 @@ func checkURL(raw string, schemes ...string) error {
 	for _, s := range schemes {
 		if u.Scheme == s {
 			if u.Host == "" {
-				return fmt.Errorf("%s has no host", u.Redacted())
+				return fmt.Errorf("%s has no host", redactURL(u))
 			}
 			return nil
 		}
 	}
-	return fmt.Errorf("must start with %s:// or %s://, got %s", schemes[0], schemes[1], u.Redacted())
+	return fmt.Errorf("must start with %s:// or %s://, got %s", schemes[0], schemes[1], redactURL(u))
+}
+
+// amqpTLSSetting maps amqp091's TLS query parameters to the setting that replaces each.
+var amqpTLSSetting = map[string]string{
+	"cacertfile":             "ca_file",
+	"certfile":               "cert_file",
+	"keyfile":                "key_file",
+	"server_name_indication": "server_name",
+}
+
+// urlParams returns those of names that raw's query holds, in the order of names.
+func urlParams(raw string, names ...string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil // checkURL reports it
+	}
+	q := u.Query()
+	var found []string
+	for _, n := range names {
+		if q.Has(n) {
+			found = append(found, n)
+		}
+	}
+	return found
 }
 
 func checkAddr(addr string) error {

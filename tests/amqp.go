@@ -219,7 +219,7 @@ func StartAMQP(t testing.TB, cfg *configs.Config, table []handlers.Definition) *
 	}
 	transport, closeTransport, err := worker.NewAMQPTransport(cfg, Logger())
 	require.NoError(t, err)
-	storage, closeStorage, err := worker.NewRedisStorage(cfg)
+	storage, closeStorage, err := worker.NewRedisStorage(cfg, Logger())
 	require.NoError(t, err)
 	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), Logger(), table, time.Now, transport, storage)
 	require.NoError(t, err)

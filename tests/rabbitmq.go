@@ -33,11 +33,17 @@ type RabbitServer struct {
 // StartRabbitMQ starts a node with its data under a temp dir, on free loopback ports.
 func StartRabbitMQ(t testing.TB) *RabbitServer {
 	t.Helper()
+	return startRabbitMQ(t, freePorts(t, 3), "")
+}
+
+// startRabbitMQ starts a node on ports (AMQP, distribution, epmd) whose rabbitmq.conf
+// adds moreConf to the plain listener, e.g. a TLS listener.
+func startRabbitMQ(t testing.TB, ports []int, moreConf string) *RabbitServer {
+	t.Helper()
 	if _, err := os.Stat(rabbitBin + "rabbitmq-server"); err != nil {
 		requireServer(t, "rabbitmq-server")
 	}
 	dir := t.TempDir()
-	ports := freePorts(t, 3)
 	s := &RabbitServer{dir: dir, port: ports[0], URL: fmt.Sprintf("amqp://guest:guest@127.0.0.1:%d/", ports[0])}
 	for _, sub := range []string{"home", "mnesia", "log"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, sub), 0o755))
@@ -49,7 +55,7 @@ func StartRabbitMQ(t testing.TB) *RabbitServer {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "home", ".erlang.cookie"), cookie, 0o400))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rabbitmq-env.conf"), nil, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "rabbitmq.conf"),
-		fmt.Appendf(nil, "listeners.tcp.default = 127.0.0.1:%d\nloopback_users.guest = true\n", ports[0]), 0o644))
+		fmt.Appendf(nil, "listeners.tcp.default = 127.0.0.1:%d\nloopback_users.guest = true\n%s", ports[0], moreConf), 0o644))
 	s.env = append(os.Environ(),
 		"HOME="+filepath.Join(dir, "home"),
 		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),

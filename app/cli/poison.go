@@ -45,7 +45,11 @@ func Poison(ctx context.Context, args []string, load func(path string) (*configs
 	if cfg.Broker != configs.BrokerAMQP {
 		return fmt.Errorf("poison: the broker is %q; the poison queue is a RabbitMQ queue (ORDERFLOW_BROKER=amqp): on gochannel it lives in the worker's memory", cfg.Broker)
 	}
-	q, err := amqpbroker.DialPoisonQueue(cfg.AMQP.URL)
+	tlsConfig, err := cfg.AMQP.TLS.ClientConfig(cfg.AMQP.URL)
+	if err != nil {
+		return fmt.Errorf("poison: amqp.tls: %w", err)
+	}
+	q, err := amqpbroker.DialPoisonQueue(cfg.AMQP.URL, tlsConfig)
 	if err != nil {
 		return fmt.Errorf("poison: %s: %w", configs.Redact(cfg.AMQP.URL), err)
 	}

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -26,12 +27,12 @@ type Storage struct {
 }
 
 // ProvideStorage opens the stores that cfg names.
-func ProvideStorage(cfg *configs.Config) (Storage, func(), error) {
+func ProvideStorage(cfg *configs.Config, logger *slog.Logger) (Storage, func(), error) {
 	switch cfg.Store {
 	case configs.StoreMemory:
 		return NewMemoryStorage(), func() {}, nil
 	case configs.StoreRedis:
-		return NewRedisStorage(cfg)
+		return NewRedisStorage(cfg, logger)
 	}
 	return Storage{}, nil, fmt.Errorf("store %q is not supported", cfg.Store)
 }
@@ -39,13 +40,19 @@ func ProvideStorage(cfg *configs.Config) (Storage, func(), error) {
 // redisConnectTimeout bounds the first connection at start-up.
 const redisConnectTimeout = 10 * time.Second
 
-// NewRedisStorage connects to the Redis of cfg.
-func NewRedisStorage(cfg *configs.Config) (Storage, func(), error) {
+// NewRedisStorage connects to the Redis of cfg; logger warns when TLS does not verify
+// the server.
+func NewRedisStorage(cfg *configs.Config, logger *slog.Logger) (Storage, func(), error) {
+	where := "store redis at " + configs.Redact(cfg.Redis.URL)
+	tlsConfig, err := clientTLS("redis", cfg.Redis.TLS, cfg.Redis.URL, logger)
+	if err != nil {
+		return Storage{}, nil, fmt.Errorf("%s: %w", where, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
 	defer cancel()
-	client, err := redisstore.Open(ctx, cfg.Redis.URL)
+	client, err := redisstore.Open(ctx, cfg.Redis.URL, tlsConfig)
 	if err != nil {
-		return Storage{}, nil, fmt.Errorf("store redis at %s: %w", configs.Redact(cfg.Redis.URL), err)
+		return Storage{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	return RedisStorage(client), func() { _ = client.Close() }, nil
 }

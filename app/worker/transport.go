@@ -46,13 +46,19 @@ func ProvideTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 
 // NewAMQPTransport connects to the RabbitMQ of cfg.
 func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func(), error) {
+	where := "broker amqp at " + configs.Redact(cfg.AMQP.URL)
+	tlsConfig, err := clientTLS("amqp", cfg.AMQP.TLS, cfg.AMQP.URL, logger)
+	if err != nil {
+		return Transport{}, nil, fmt.Errorf("%s: %w", where, err)
+	}
 	broker, err := amqpbroker.Connect(amqpbroker.Options{
 		URL:             cfg.AMQP.URL,
-		Where:           "broker amqp at " + configs.Redact(cfg.AMQP.URL),
+		Where:           where,
 		QueueType:       cfg.AMQP.QueueType,
 		Prefetch:        cfg.AMQP.Prefetch,
 		PublishChannels: cfg.AMQP.PublishChannels,
 		RetryDelays:     cfg.AMQP.RetryDelays,
+		TLS:             tlsConfig,
 	}, watermillLogger(logger, true))
 	if err != nil {
 		return Transport{}, nil, err

@@ -2,6 +2,7 @@ package amqpbroker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -23,6 +24,8 @@ type Options struct {
 	PublishChannels int
 	// RetryDelays are the tiers of delayed redelivery, shortest first.
 	RetryDelays []time.Duration
+	// TLS configures an amqps:// URL (see configs.TLS.ClientConfig); nil for amqp://.
+	TLS *tls.Config
 }
 
 // Broker is a connected RabbitMQ: its publisher, its subscriber, and how to close both.
@@ -39,7 +42,8 @@ type Broker struct {
 // with backoff when lost.
 func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
 	connCfg := wamqp.ConnectionConfig{
-		AmqpURI: opts.URL,
+		AmqpURI:   opts.URL,
+		TLSConfig: opts.TLS,
 		Reconnect: &wamqp.ReconnectConfig{
 			BackoffInitialInterval:     200 * time.Millisecond,
 			BackoffRandomizationFactor: 0.5,

@@ -2,6 +2,7 @@ package amqpbroker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strconv"
@@ -31,9 +32,10 @@ type PoisonQueue struct {
 	conn *amqp.Connection
 }
 
-// DialPoisonQueue connects to the broker at url.
-func DialPoisonQueue(url string) (*PoisonQueue, error) {
-	conn, err := amqp.Dial(url)
+// DialPoisonQueue connects to the broker at url, over TLS as tlsConfig says for an
+// amqps:// URL (see configs.TLS.ClientConfig).
+func DialPoisonQueue(url string, tlsConfig *tls.Config) (*PoisonQueue, error) {
+	conn, err := amqp.DialTLS(url, tlsConfig)
 	if err != nil {
 		return nil, fmt.Errorf("connect to rabbitmq: %w", err)
 	}

@@ -17,6 +17,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,11 +27,16 @@ import (
 	"github.com/orderflow/orderflow/domain"
 )
 
-// Open connects to the Redis at rawURL (redis:// or rediss://) and checks that it answers.
-func Open(ctx context.Context, rawURL string) (redis.UniversalClient, error) {
+// Open connects to the Redis at rawURL (redis:// or rediss://) and checks that it
+// answers. tlsConfig, for a rediss:// URL, replaces the one go-redis derives from the
+// URL (see configs.TLS.ClientConfig), so that no URL parameter turns verification off.
+func Open(ctx context.Context, rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, error) {
 	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	if opts.TLSConfig != nil && tlsConfig != nil {
+		opts.TLSConfig = tlsConfig
 	}
 	client := redis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
