@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/orderflow/orderflow/domain"
@@ -66,7 +67,7 @@ func (c *Config) Validate() error {
 	}
 	if err := checkAddr(c.HTTP.AdminAddr); err != nil {
 		bad("http.admin_addr ("+EnvAdminAddr+")", "%v", err)
-	} else if c.HTTP.AdminAddr == c.HTTP.Addr {
+	} else if c.HTTP.AdminAddr == c.HTTP.Addr && !strings.HasSuffix(c.HTTP.Addr, ":0") {
 		bad("http.admin_addr ("+EnvAdminAddr+")", "must differ from http.addr (%s): the admin API is never public", c.HTTP.Addr)
 	}
 	for _, t := range []struct {

@@ -74,8 +74,8 @@ func StartBinary(t testing.TB, env ...string) *Process {
 func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
 	t.Helper()
 	cmd := exec.Command(Binary(t), "run")
-	// Each binary its own admin port, all one key file; env, later, wins.
-	cmd.Env = append(os.Environ(), "ORDERFLOW_ADMIN_ADDR=127.0.0.1:0", configs.EnvSigningKeysFile+"="+SigningKeysFile(t))
+	// Each binary an admin port of its own; env, later, wins.
+	cmd.Env = append(os.Environ(), configs.EnvAdminAddr+"=127.0.0.1:0")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -69,7 +69,7 @@ func TestBinary_bad_config_one_clear_line_and_nonzero_exit(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	assert.Equal(t, []string{
 		`orderflow: broker (ORDERFLOW_BROKER): must be "gochannel" or "amqp", got "kafka"`,
-		`redis.url (ORDERFLOW_REDIS_URL): not a URL (invalid port ":port" after host)`,
+		`redis.url (ORDERFLOW_REDIS_URL): not a URL (invalid port after host (a password with / or # in it must be percent-encoded))`,
 	}, lines)
 	assert.NotContains(t, string(out), "hunter2")
 }

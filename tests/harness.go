@@ -266,11 +266,13 @@ func mustDuration(t testing.TB, s string) time.Duration {
 
 // writeWorkerConfig writes a config file for worker processes on the RabbitMQ at amqpURL
 // and the Redis at redisURL, with amqpExtra (indented keys) in the amqp block and extra
-// YAML after, and returns its path.
+// YAML after, and returns its path. Every worker and command given the file signs with
+// the test process's key file.
 func writeWorkerConfig(t testing.TB, amqpURL, redisURL, amqpExtra, extra string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "orderflow.yaml")
-	yaml := "broker: amqp\nstore: redis\namqp:\n  url: " + amqpURL + "\n" + amqpExtra + "redis:\n  url: " + redisURL + "\n" + extra
+	yaml := "broker: amqp\nstore: redis\namqp:\n  url: " + amqpURL + "\n" + amqpExtra + "redis:\n  url: " + redisURL + "\n" +
+		"signing:\n  keys_file: " + SigningKeysFile(t) + "\n" + extra
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	return path
 }
