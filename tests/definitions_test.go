@@ -9,13 +9,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
 	"github.com/orderflow/orderflow/handlers"
 )
 
 // TestDefinitions_match_the_topology loads deploy/rabbitmq/definitions.json into a fresh
-// virtual host, creates its limited user there, and runs a worker as that user: the
-// worker's own declarations must match the file's (RabbitMQ refuses a queue re-declared
-// with other arguments), and the user's permissions must be enough.
+// virtual host, creates a user there with the worker user's permissions, and runs a
+// worker as that user: the worker's own declarations must match the file's (RabbitMQ
+// refuses a queue re-declared with other arguments), and the permissions must be enough.
 func TestDefinitions_match_the_topology(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile("../deploy/rabbitmq/definitions.json")
@@ -40,7 +41,13 @@ func TestDefinitions_match_the_topology(t *testing.T) {
 	user := "of-" + vhost
 	rabbitAPI(t, "PUT", api, "/api/users/"+user, `{"password": "secret", "tags": ""}`)
 	t.Cleanup(func() { rabbitAPI(t, "DELETE", api, "/api/users/"+user, "") })
-	perm := defs["permissions"].([]any)[0].(map[string]any)
+	var perm map[string]any
+	for _, p := range defs["permissions"].([]any) {
+		if p := p.(map[string]any); p["user"] == amqpbroker.WorkerUser {
+			perm = p
+		}
+	}
+	require.NotNil(t, perm, "no permission for %s in the definitions", amqpbroker.WorkerUser)
 	body, err := json.Marshal(map[string]any{"configure": perm["configure"], "write": perm["write"], "read": perm["read"]})
 	require.NoError(t, err)
 	rabbitAPI(t, "PUT", api, "/api/permissions/"+vhost+"/"+user, string(body))
