@@ -17,7 +17,9 @@ type ReserveStock struct {
 }
 
 // Handle returns inventory.reserved or inventory.rejected. Run twice for one order, it
-// changes nothing the second time and returns the same event.
+// changes nothing the second time and returns the same event; run for an order that has
+// ended, it does nothing and returns none, however long ago that was (the reservation's
+// record and the dedup marks expire, the order does not).
 func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Event, error) {
 	placed, err := e.Validate()
 	if err != nil {
@@ -27,8 +29,12 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 	if err != nil {
 		return nil, err
 	}
-	if _, err := h.orders.Add(ctx, o); err != nil {
+	stored, err := h.orders.Add(ctx, o)
+	if err != nil {
 		return nil, fmt.Errorf("record order %s: %w", placed.ID, err)
+	}
+	if stored.Status().IsTerminal() {
+		return nil, nil
 	}
 	outcome, err := h.inventory.Reserve(ctx, string(placed.ID), placed.Items())
 	if err != nil {
