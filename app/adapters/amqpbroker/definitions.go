@@ -136,15 +136,10 @@ func (t *Topology) Definitions(handlers []HandlerQueue, entryEvents []string) ([
 		},
 		Vhosts: []map[string]any{{"name": DefinitionsVhost}},
 		Permissions: []permission{
-			// The worker declares, binds, publishes to and consumes its own names. Write
-			// on amq.default too: RabbitMQ asks for it when a queue whose dead-letter
-			// exchange is the default one (a retry queue) is created, as a worker does on
-			// a broker that lacks one (a new tier in amqp.retry_delays). It reaches no
-			// further than orderflow.retry does already: both route by queue name.
-			{
-				User: WorkerUser, Vhost: DefinitionsVhost,
-				Configure: `^orderflow\.`, Write: `^orderflow\.|^amq\.default$`, Read: `^orderflow\.`,
-			},
+			// The worker declares, binds, publishes to and consumes its own names, and
+			// nothing else: its retry queues dead-letter through orderflow.redeliver, so
+			// it needs no right on the default exchange.
+			{User: WorkerUser, Vhost: DefinitionsVhost, Configure: `^orderflow\.`, Write: `^orderflow\.`, Read: `^orderflow\.`},
 			// A producer publishes to the events exchange; what it may publish there is
 			// narrowed by its topic permission.
 			{User: ProducerUser, Vhost: DefinitionsVhost, Configure: nothing, Write: exactly(Exchange), Read: nothing},
@@ -158,6 +153,7 @@ func (t *Topology) Definitions(handlers []HandlerQueue, entryEvents []string) ([
 		Exchanges: []exchange{
 			{Name: Exchange, Vhost: DefinitionsVhost, Type: "topic", Durable: true, Arguments: map[string]any{}},
 			{Name: RetryExchange, Vhost: DefinitionsVhost, Type: "headers", Durable: true, Arguments: map[string]any{}},
+			{Name: RedeliverExchange, Vhost: DefinitionsVhost, Type: "direct", Durable: true, Arguments: map[string]any{}},
 		},
 	}
 	specs := make([]queueSpec, 0, len(handlers))
@@ -165,11 +161,7 @@ func (t *Topology) Definitions(handlers []HandlerQueue, entryEvents []string) ([
 		if len(h.Events) == 0 {
 			return nil, fmt.Errorf("queue %s is bound to no event", h.Queue)
 		}
-		q := queueSpec{Name: h.Queue, Args: t.queueArgs()}
-		for _, e := range h.Events {
-			q.Bindings = append(q.Bindings, bindingSpec{Exchange: Exchange, RoutingKey: e})
-		}
-		specs = append(specs, q)
+		specs = append(specs, queueSpec{Name: h.Queue, Args: t.queueArgs(), Bindings: handlerBindings(h.Queue, h.Events)})
 	}
 	for _, q := range append(specs, t.fixedQueues()...) {
 		defs.Queues = append(defs.Queues, queue{Name: q.Name, Vhost: DefinitionsVhost, Durable: true, Arguments: q.Args})

@@ -20,13 +20,17 @@ const (
 	PoisonQueueName = "orderflow.poison"
 	// RetryExchange is a headers exchange that parks a message in the retry queue of its
 	// tier; the routing key is the queue of the handler it goes back to.
-	RetryExchange = "orderflow.retry"
+	RetryExchange = "orderflow.delay"
+	// RedeliverExchange is the direct exchange retry queues dead-letter to; each handler
+	// queue is bound to it by its own name. A named exchange, not the default one, so
+	// the worker's broker user needs rights on orderflow.* names only.
+	RedeliverExchange = "orderflow.redeliver"
 	// TierHeader picks the retry queue.
 	TierHeader = "orderflow_retry_tier"
 )
 
-// RetryQueue names the retry queue of a tier, e.g. orderflow.retry.60s.
-func RetryQueue(delay time.Duration) string { return "orderflow.retry." + tierName(delay) }
+// RetryQueue names the retry queue of a tier, e.g. orderflow.delay.60s.
+func RetryQueue(delay time.Duration) string { return "orderflow.delay." + tierName(delay) }
 
 // tierName writes a delay in whole seconds, or milliseconds when it has a fraction.
 func tierName(delay time.Duration) string {
@@ -38,7 +42,7 @@ func tierName(delay time.Duration) string {
 
 // Topology declares exchanges and queues. Handler queues are bound to the events their
 // handler consumes; retry queues hold a message for their delay, then dead-letter it
-// through the default exchange to the queue it came from. Declaring is idempotent, and
+// through RedeliverExchange to the queue it came from. Declaring is idempotent, and
 // watermill-amqp calls BuildTopology again after every reconnect.
 type Topology struct {
 	// QueueType is "classic" or "quorum".
@@ -86,12 +90,22 @@ func (t *Topology) BuildTopology(ch *amqp.Channel, queue, _ string, cfg wamqp.Co
 	if _, err := ch.QueueDeclare(queue, true, false, false, false, t.queueArgs()); err != nil {
 		return fmt.Errorf("declare queue %s: %w", queue, err)
 	}
-	for _, event := range events {
-		if err := ch.QueueBind(queue, event, Exchange, false, nil); err != nil {
-			return fmt.Errorf("bind %s to %s: %w", queue, event, err)
+	for _, b := range handlerBindings(queue, events) {
+		if err := ch.QueueBind(queue, b.RoutingKey, b.Exchange, false, b.Args); err != nil {
+			return fmt.Errorf("bind %s to %s on %s: %w", queue, b.RoutingKey, b.Exchange, err)
 		}
 	}
 	return nil
+}
+
+// handlerBindings are the bindings of a handler's queue: its events, and its own name on
+// RedeliverExchange for what comes back from a retry queue.
+func handlerBindings(queue string, events []string) []bindingSpec {
+	bindings := make([]bindingSpec, 0, len(events)+1)
+	for _, e := range events {
+		bindings = append(bindings, bindingSpec{Exchange: Exchange, RoutingKey: e})
+	}
+	return append(bindings, bindingSpec{Exchange: RedeliverExchange, RoutingKey: queue})
 }
 
 // Declare declares the exchanges, the poison queue and the retry queues.
@@ -101,6 +115,9 @@ func (t *Topology) Declare(ch *amqp.Channel) error {
 	}
 	if err := ch.ExchangeDeclare(RetryExchange, amqp.ExchangeHeaders, true, false, false, false, nil); err != nil {
 		return fmt.Errorf("declare exchange %s: %w", RetryExchange, err)
+	}
+	if err := ch.ExchangeDeclare(RedeliverExchange, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+		return fmt.Errorf("declare exchange %s: %w", RedeliverExchange, err)
 	}
 	for _, q := range t.fixedQueues() {
 		if _, err := ch.QueueDeclare(q.Name, true, false, false, false, q.Args); err != nil {
@@ -130,7 +147,7 @@ type bindingSpec struct {
 
 // fixedQueues are the queues that do not depend on the handlers: the poison queue and a
 // retry queue per tier, which holds a message for its delay, then dead-letters it through
-// the default exchange to the queue it came from.
+// RedeliverExchange, keeping its routing key, to the queue it came from.
 func (t *Topology) fixedQueues() []queueSpec {
 	queues := []queueSpec{{
 		Name:     PoisonQueueName,
@@ -140,7 +157,7 @@ func (t *Topology) fixedQueues() []queueSpec {
 	for _, delay := range t.RetryDelays {
 		args := t.queueArgs()
 		args["x-message-ttl"] = delay.Milliseconds()
-		args["x-dead-letter-exchange"] = "" // the default exchange: by queue name
+		args["x-dead-letter-exchange"] = RedeliverExchange
 		queues = append(queues, queueSpec{
 			Name: RetryQueue(delay),
 			Args: args,
