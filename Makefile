@@ -5,7 +5,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build test test-short test-race bench bench-quick generate wire-check lint fmt
+.PHONY: run build test test-short test-race fuzz bench bench-quick generate wire-check lint fmt
 
 run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 127.0.0.1:8080
 	$(GO) run . run
@@ -13,14 +13,24 @@ run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 12
 build: ## bin/orderflow
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/orderflow .
 
-test: ## every test, unit and integration, against real Redis and RabbitMQ started here
+test: ## every test, unit and integration, against real Redis and RabbitMQ started here; then every fuzz target for FUZZTIME
 	bash tests/services.sh $(GO) test -count=1 $(PKGS)
+	$(MAKE) --no-print-directory fuzz
 
 test-short: ## unit tests only: no servers, no binary
 	$(GO) test -count=1 -short $(PKGS)
 
 test-race: ## every test under the race detector
 	bash tests/services.sh $(GO) test -count=1 -race $(PKGS)
+
+# Go fuzzes one target per invocation, so each target has its line. `go test` runs their
+# seed corpora (testdata/fuzz/<Target>) as unit tests already; this mutates them too.
+FUZZTIME ?= 5s
+
+fuzz: ## every fuzz target for FUZZTIME (5s) each: event decoding, the AMQP unmarshaler, POST /orders
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./domain/event
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./app/adapters/amqpbroker
+	$(GO) test -run '^$$' -fuzz '^FuzzPostOrders$$' -fuzztime $(FUZZTIME) ./app/httpapi
 
 # tests/benchreport is a module of its own (gonum/plot and x/perf stay out of this go.mod).
 # It is built there but run from here: it runs `go test ./tests/` and writes -docs/-json

@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/orderflow/orderflow/app/cli"
+	"github.com/orderflow/orderflow/app/termsafe"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -25,7 +27,13 @@ var version = "dev"
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "orderflow:", err)
+		// An error may quote a message (a poisoned id): escaped line by line, so that it
+		// cannot act on the terminal and a usage text keeps its lines.
+		lines := strings.Split(err.Error(), "\n")
+		for i, l := range lines {
+			lines[i] = termsafe.Escape(l)
+		}
+		fmt.Fprintln(os.Stderr, "orderflow:", strings.Join(lines, "\n"))
 		os.Exit(1)
 	}
 }
@@ -109,5 +117,7 @@ func printTopology(args []string, stdout, stderr io.Writer) error {
 func newLogger(level string, out io.Writer) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))
-	return slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: l}))
+	// Log lines carry message data (ids, reasons): JSONWriter escapes what slog's JSON
+	// handler leaves raw and a terminal could act on (DEL, C1 controls).
+	return slog.New(slog.NewJSONHandler(termsafe.JSONWriter(out), &slog.HandlerOptions{Level: l}))
 }

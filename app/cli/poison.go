@@ -8,11 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
+	"github.com/orderflow/orderflow/app/termsafe"
 	"github.com/orderflow/orderflow/configs"
 )
 
@@ -62,12 +62,7 @@ func Poison(ctx context.Context, args []string, load func(path string) (*configs
 			return err
 		}
 		if *asJSON {
-			if list == nil {
-				list = []amqpbroker.Poisoned{}
-			}
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(list)
+			return writeJSON(stdout, list)
 		}
 		return writeTable(stdout, list, time.Now())
 	case "replay":
@@ -76,13 +71,13 @@ func Poison(ctx context.Context, args []string, load func(path string) (*configs
 		}
 		replayed, err := q.Replay(ctx, func(p amqpbroker.Poisoned) bool { return *all || p.ID == *id })
 		for _, r := range replayed {
-			fmt.Fprintln(stdout, "replayed", r)
+			fmt.Fprintln(stdout, "replayed", termsafe.Escape(r))
 		}
 		if err != nil {
 			return err
 		}
 		if *id != "" && len(replayed) == 0 {
-			return fmt.Errorf("poison replay: no message %s in the poison queue", *id)
+			return fmt.Errorf("poison replay: no message %q in the poison queue", *id)
 		}
 		fmt.Fprintf(stdout, "%d replayed\n", len(replayed))
 		return nil
@@ -97,6 +92,21 @@ func Poison(ctx context.Context, args []string, load func(path string) (*configs
 	return fmt.Errorf("poison: unknown subcommand %q\n%s", sub, PoisonUsage)
 }
 
+// writeJSON writes list as a JSON array. Whoever published a poisoned message chose its
+// fields, so characters a terminal could act on are \u escapes even where JSON allows
+// them raw (termsafe.JSONWriter).
+func writeJSON(w io.Writer, list []amqpbroker.Poisoned) error {
+	if list == nil {
+		list = []amqpbroker.Poisoned{}
+	}
+	enc := json.NewEncoder(termsafe.JSONWriter(w))
+	enc.SetIndent("", "  ")
+	return enc.Encode(list)
+}
+
+// writeTable writes list as a table. Every field from the message is escaped
+// (termsafe.Escape): a control character in it could rewrite the operator's screen, and a
+// tab or newline would break the table.
 func writeTable(w io.Writer, list []amqpbroker.Poisoned, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tHANDLER\tROUTING KEY\tATTEMPTS\tAGE\tREASON")
@@ -105,8 +115,8 @@ func writeTable(w io.Writer, list []amqpbroker.Poisoned, now time.Time) error {
 		if !p.PoisonedAt.IsZero() {
 			age = now.Sub(p.PoisonedAt).Round(time.Second).String()
 		}
-		reason := strings.ReplaceAll(p.Reason, "\n", " ")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.ID, p.Handler, p.RoutingKey, p.Attempts, age, reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", termsafe.Escape(p.ID), termsafe.Escape(p.Handler),
+			termsafe.Escape(p.RoutingKey), p.Attempts, age, termsafe.Escape(p.Reason))
 	}
 	return tw.Flush()
 }

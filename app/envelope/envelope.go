@@ -52,8 +52,9 @@ const (
 )
 
 // RejectedKey carries why a transport refused a message it still delivers (a body or
-// headers over the limits), so that the handler's chain poisons it with that reason
-// instead of handling it. Transports drop the key from what a producer sent.
+// headers over the limits), so that it is poisoned with that reason instead of handled:
+// the AMQP subscriber does it before any handler's chain. Transports drop the key from
+// what a producer sent.
 const RejectedKey = "orderflow_rejected"
 
 // Internal lists the metadata keys that steer Orderflow itself. They count only on a

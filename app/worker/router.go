@@ -33,6 +33,9 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	// The router closes a handler's subscriber when it stops; the transport is shared by
 	// every handler and the HTTP API, so only its owner closes it.
 	sub := unclosable{transport.Subscriber}
+	if c, ok := transport.Subscriber.(poisonCounter); ok {
+		c.CountPoisoned(metrics.Poisoned)
+	}
 	var errs []error
 	for _, row := range rows {
 		queue := envelope.QueueName(row.Name)
@@ -132,6 +135,13 @@ func checkStageConfig(def handlers.Definition, o configs.HandlerOverride) []erro
 	lacks(o.Retry != nil, "retry", handlers.StageRetry)
 	lacks(o.Timeout != nil, "timeout", handlers.StageTimeout)
 	return errs
+}
+
+// poisonCounter is a subscriber that poisons some messages itself, before any chain sees
+// them (the AMQP subscriber, those over amqp.max_* limits); they are counted with the
+// poison stage's counter all the same.
+type poisonCounter interface {
+	CountPoisoned(fn func(handler string))
 }
 
 type unclosable struct{ message.Subscriber }

@@ -59,6 +59,12 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 		PublishChannels: cfg.AMQP.PublishChannels,
 		RetryDelays:     cfg.AMQP.RetryDelays,
 		TLS:             tlsConfig,
+		Limits: amqpbroker.Limits{
+			MaxBodyBytes:   cfg.AMQP.MaxBodyBytes,
+			MaxHeaders:     cfg.AMQP.MaxHeaders,
+			MaxHeaderBytes: cfg.AMQP.MaxHeaderBytes,
+		},
+		Logger: logger,
 	}, watermillLogger(logger, true))
 	if err != nil {
 		return Transport{}, nil, err

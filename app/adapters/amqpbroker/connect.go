@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -26,6 +27,12 @@ type Options struct {
 	RetryDelays []time.Duration
 	// TLS configures an amqps:// URL (see configs.TLS.ClientConfig); nil for amqp://.
 	TLS *tls.Config
+	// Limits cap the body and headers of a consumed delivery; one over them goes to the
+	// poison queue instead of to its handler. The zero value caps nothing.
+	Limits Limits
+	// Logger logs the messages the subscriber poisons itself (over Limits); Watermill's
+	// own lines go to the adapter given to Connect. Nil logs nothing.
+	Logger *slog.Logger
 }
 
 // Broker is a connected RabbitMQ: its publisher, its subscriber, and how to close both.
@@ -62,7 +69,7 @@ func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
 	}
 	topology := &Topology{QueueType: opts.QueueType, RetryDelays: opts.RetryDelays}
 	sub, err := wamqp.NewSubscriberWithConnection(wamqp.Config{
-		Marshaler: Marshaler{},
+		Marshaler: Marshaler{Limits: opts.Limits},
 		Exchange: wamqp.ExchangeConfig{
 			GenerateName: func(string) string { return Exchange },
 			Type:         "topic",
@@ -80,7 +87,7 @@ func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
 	pub := NewPublisher(pubConn, topology, opts.PublishChannels)
 	return &Broker{
 		Publisher:  pub,
-		Subscriber: NewSubscriber(sub, topology),
+		Subscriber: NewSubscriber(sub, topology, pub, opts.Logger),
 		closers:    []interface{ Close() error }{sub, pub, pubConn, subConn},
 		pubConn:    pubConn,
 		subConn:    subConn,

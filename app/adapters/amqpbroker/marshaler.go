@@ -5,6 +5,7 @@
 package amqpbroker
 
 import (
+	"crypto/sha1"
 	"errors"
 	"fmt"
 	"math"
@@ -34,10 +35,16 @@ const ContentType = "application/json"
 //   - headers of any AMQP type: strings, numbers, booleans, times and UTF-8 bytes become
 //     string metadata; arrays and tables (x-death) are dropped;
 //   - the event name is the routing key, or, for a message redelivered from a retry
-//     queue to its handler's queue, the event_name header it was published with.
+//     queue to its handler's queue, the event_name header it was published with;
+//   - a delivery over Limits is not refused either: it is marked with
+//     envelope.RejectedKey, with only a bounded part of its body and headers, and the
+//     Subscriber sends it to the poison queue instead of to a handler. A producer's own
+//     orderflow_rejected header is dropped.
 type Marshaler struct {
 	// Now stamps each publishing; nil is time.Now.
 	Now func() time.Time
+	// Limits cap what Unmarshal lets through to a handler; the zero value caps nothing.
+	Limits Limits
 }
 
 var _ wamqp.Marshaler = Marshaler{}
@@ -84,15 +91,22 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 		id, _ = d.Headers[wamqp.DefaultMessageUUIDHeaderKey].(string)
 	}
 	if id == "" {
-		id = uuid.NewSHA1(idNamespace, append([]byte(d.RoutingKey+"\x00"), d.Body...)).String()
+		id = derivedID(d.RoutingKey, d.Body)
 	}
-	msg := message.NewMessage(id, d.Body)
-	for k, v := range d.Headers {
-		if k == wamqp.DefaultMessageUUIDHeaderKey {
-			continue
-		}
-		if s, ok := headerString(v); ok {
-			msg.Metadata.Set(k, s)
+	var msg *message.Message
+	if reason := m.Limits.check(d); reason != "" {
+		msg = message.NewMessage(id, m.Limits.keptBody(d.Body))
+		m.Limits.keepHeaders(msg.Metadata, d.Headers)
+		msg.Metadata.Set(envelope.RejectedKey, reason)
+	} else {
+		msg = message.NewMessage(id, d.Body)
+		for k, v := range d.Headers {
+			if k == wamqp.DefaultMessageUUIDHeaderKey || k == envelope.RejectedKey {
+				continue
+			}
+			if s, ok := headerString(v); ok {
+				msg.Metadata.Set(k, s)
+			}
 		}
 	}
 	if d.CorrelationId != "" {
@@ -102,6 +116,22 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 		msg.Metadata.Set(envelope.EventNameKey, d.RoutingKey)
 	}
 	return msg, nil
+}
+
+// derivedID is the id of a delivery that names none: uuid.NewSHA1(idNamespace, routing
+// key + "\x00" + body), stable across redeliveries. It hashes the parts in turn instead
+// of joining them, which would copy a body that may be far over the limits.
+func derivedID(routingKey string, body []byte) string {
+	h := sha1.New()
+	h.Write(idNamespace[:])
+	h.Write([]byte(routingKey))
+	h.Write([]byte{0})
+	h.Write(body)
+	var id uuid.UUID
+	copy(id[:], h.Sum(nil))
+	id[6] = (id[6] & 0x0f) | 0x50 // version 5, as uuid.NewSHA1
+	id[8] = (id[8] & 0x3f) | 0x80 // the RFC 4122 variant
+	return id.String()
 }
 
 // IsEventName tells an event's routing key from the name of one of our queues, which a

@@ -119,18 +119,18 @@ func (q *PoisonQueue) Replay(ctx context.Context, match func(Poisoned) bool) ([]
 			continue
 		}
 		if !IsEventName(p.RoutingKey) {
-			errs = append(errs, fmt.Errorf("%s: no original routing key to replay to", p.ID))
+			errs = append(errs, fmt.Errorf("%q: no original routing key to replay to", p.ID))
 			continue
 		}
 		dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, Exchange, p.RoutingKey, false, false, replayOf(p))
 		if err != nil {
-			return replayed, errors.Join(append(errs, fmt.Errorf("replay %s: %w", p.ID, err))...)
+			return replayed, errors.Join(append(errs, fmt.Errorf("replay %q: %w", p.ID, err))...)
 		}
 		if acked, err := dc.WaitContext(ctx); err != nil || !acked {
-			return replayed, errors.Join(append(errs, fmt.Errorf("replay %s: not confirmed (%v)", p.ID, err))...)
+			return replayed, errors.Join(append(errs, fmt.Errorf("replay %q: not confirmed (%v)", p.ID, err))...)
 		}
 		if err := p.delivery.Ack(false); err != nil {
-			return replayed, errors.Join(append(errs, fmt.Errorf("remove %s from %s after its replay: %w", p.ID, PoisonQueueName, err))...)
+			return replayed, errors.Join(append(errs, fmt.Errorf("remove %q from %s after its replay: %w", p.ID, PoisonQueueName, err))...)
 		}
 		replayed = append(replayed, p.ID)
 	}
