@@ -22,6 +22,9 @@ type Config struct {
 	AMQP            AMQP          `yaml:"amqp"`
 	Redis           Redis         `yaml:"redis"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainWindow is how long /readyz answers 503 after SIGTERM before the HTTP servers
+	// stop, so load balancers take the worker out before it stops taking requests.
+	DrainWindow time.Duration `yaml:"drain_window"`
 	LogLevel        string        `yaml:"log_level"`
 	Payment         Payment       `yaml:"payment"`
 	Inventory       Inventory     `yaml:"inventory"`
