@@ -23,7 +23,8 @@ type Config struct {
 	Redis           Redis         `yaml:"redis"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// DrainWindow is how long /readyz answers 503 after SIGTERM before the HTTP servers
-	// stop, so load balancers take the worker out before it stops taking requests.
+	// stop, so load balancers take the worker out before it stops taking requests; the
+	// shutdown timeout starts after it.
 	DrainWindow time.Duration `yaml:"drain_window"`
 	LogLevel        string        `yaml:"log_level"`
 	Payment         Payment       `yaml:"payment"`

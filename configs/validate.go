@@ -94,8 +94,8 @@ func (c *Config) Validate() error {
 		bad("signing.keys_file ("+EnvSigningKeysFile+")", "is required with broker amqp, so that no neighbour on the broker can forge an event; "+
 			"write lines of key_id:key (keys of 32 bytes or more) to a file, or set signing.allow_unsigned: true to run without signatures")
 	}
-	if c.DrainWindow < 0 || (c.ShutdownTimeout > 0 && c.DrainWindow >= c.ShutdownTimeout) {
-		bad("drain_window", "must be a duration from 0s to below shutdown_timeout (%s), such as 5s, got %s", c.ShutdownTimeout, c.DrainWindow)
+	if c.DrainWindow < 0 {
+		bad("drain_window", "must be a duration of 0s or more, such as 5s, got %s", c.DrainWindow)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown_timeout", "must be a positive duration such as 15s, got %s", c.ShutdownTimeout)
