@@ -82,12 +82,8 @@ func runWorker(args []string, stderr io.Writer) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	w, cleanup, err := initializeWorker(cfg, logger)
-	if err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-	defer cleanup()
-	if err := w.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+	build := func() (*worker.Worker, func(), error) { return initializeWorker(cfg, logger) }
+	if err := worker.Serve(ctx, cfg, logger, build); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return nil

@@ -73,16 +73,36 @@ func StartBinary(t testing.TB, env ...string) *Process {
 // LaunchBinary is StartBinary that returns an error when the process does not start.
 func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
 	t.Helper()
+	p, running, err := spawnBinary(t, env...)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case addrs := <-running:
+		p.Addr, p.AdminAddr = addrs[0], addrs[1]
+		return p, nil
+	case err := <-p.done:
+		p.done <- err
+		return nil, fmt.Errorf("orderflow exited at start: %v\n%s", err, p.Logs())
+	case <-time.After(20 * time.Second):
+		return nil, fmt.Errorf("orderflow did not start within 20s\n%s", p.Logs())
+	}
+}
+
+// spawnBinary starts `orderflow run` and returns at once, with a channel that gets its
+// public and admin addresses once it logs that it runs. It is killed when the test ends.
+func spawnBinary(t testing.TB, env ...string) (*Process, <-chan [2]string, error) {
+	t.Helper()
 	cmd := exec.Command(Binary(t), "run")
 	// Each binary an admin port of its own; env, later, wins.
 	cmd.Env = append(os.Environ(), configs.EnvAdminAddr+"=127.0.0.1:0")
 	cmd.Env = append(cmd.Env, env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := &Process{Cmd: cmd, done: make(chan error, 1)}
 	running := make(chan [2]string, 1)
@@ -104,16 +124,7 @@ func LaunchBinary(t testing.TB, env ...string) (*Process, error) {
 		_ = cmd.Process.Kill()
 		<-p.done
 	})
-	select {
-	case addrs := <-running:
-		p.Addr, p.AdminAddr = addrs[0], addrs[1]
-		return p, nil
-	case err := <-p.done:
-		p.done <- err
-		return nil, fmt.Errorf("orderflow exited at start: %v\n%s", err, p.Logs())
-	case <-time.After(20 * time.Second):
-		return nil, fmt.Errorf("orderflow did not start within 20s\n%s", p.Logs())
-	}
+	return p, running, nil
 }
 
 // Exited reports whether the process has ended.

@@ -19,7 +19,7 @@ import (
 func TestBinary_sigterm_during_load_exits_0(t *testing.T) {
 	t.Parallel()
 	config := filepath.Join(t.TempDir(), "slow.yaml")
-	require.NoError(t, os.WriteFile(config, []byte("shutdown_timeout: 5s\npayment:\n  latency: 20ms\n"), 0o600))
+	require.NoError(t, os.WriteFile(config, []byte("shutdown_timeout: 5s\ndrain_window: 200ms\npayment:\n  latency: 20ms\n"), 0o600))
 	p := StartBinary(t, "ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_CONFIG="+config)
 	c := NewClient("http://" + p.Addr)
 

@@ -272,7 +272,7 @@ func writeWorkerConfig(t testing.TB, amqpURL, redisURL, amqpExtra, extra string)
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "orderflow.yaml")
 	yaml := "broker: amqp\nstore: redis\namqp:\n  url: " + amqpURL + "\n" + amqpExtra + "redis:\n  url: " + redisURL + "\n" +
-		"signing:\n  keys_file: " + SigningKeysFile(t) + "\n" + extra
+		"signing:\n  keys_file: " + SigningKeysFile(t) + "\n" + "drain_window: 200ms\n" + extra
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	return path
 }

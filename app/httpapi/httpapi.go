@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/orderflow/orderflow/app"
@@ -41,6 +42,8 @@ type API struct {
 	metrics http.Handler
 	logger  *slog.Logger
 	access  Access
+	// draining makes /readyz fail from SIGTERM on, while requests are still served.
+	draining atomic.Bool
 }
 
 // Access says which bearer tokens each listener requires; none means it is open.
@@ -275,7 +278,15 @@ func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// Drain makes /readyz answer 503 from now on, so load balancers stop sending requests
+// before the server stops taking them.
+func (a *API) Drain() { a.draining.Store(true) }
+
 func (a *API) ready(w http.ResponseWriter, r *http.Request) {
+	if a.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "checks": map[string]string{}})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	checks := map[string]string{}

@@ -26,6 +26,10 @@ type Worker struct {
 	api    *httpapi.API
 	stores app.Stores
 
+	// listeners are set by Serve, which opens them before the worker exists; else Run
+	// listens itself.
+	listeners *Listeners
+
 	mu        sync.Mutex
 	addr      net.Addr
 	adminAddr net.Addr
@@ -74,15 +78,23 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.seed(ctx); err != nil {
 		return err
 	}
-	listener, err := net.Listen("tcp", w.cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (http.addr): %w", w.cfg.HTTP.Addr, err)
+	if w.listeners == nil {
+		public, err := listen(w.cfg.HTTP.Addr, "http.addr")
+		if err != nil {
+			return err
+		}
+		admin, err := listen(w.cfg.HTTP.AdminAddr, "http.admin_addr")
+		if err != nil {
+			_ = public.Close()
+			return err
+		}
+		w.listeners = &Listeners{Public: public.next(), Admin: admin.next(), close: func() {
+			_ = public.Close()
+			_ = admin.Close()
+		}}
 	}
-	adminListener, err := net.Listen("tcp", w.cfg.HTTP.AdminAddr)
-	if err != nil {
-		_ = listener.Close()
-		return fmt.Errorf("listen on %s (http.admin_addr): %w", w.cfg.HTTP.AdminAddr, err)
-	}
+	defer w.listeners.close()
+	listener, adminListener := w.listeners.Public, w.listeners.Admin
 	server, admin := w.newServer(w.api.Public()), w.newServer(w.api.Admin())
 
 	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
@@ -92,8 +104,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	select {
 	case <-w.router.Running():
 	case err := <-routerDone:
-		_ = listener.Close()
-		_ = adminListener.Close()
 		return fmt.Errorf("router stopped at start: %w", err)
 	}
 
@@ -113,6 +123,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		runErr = fmt.Errorf("http server: %w", err)
 	case err := <-routerDone:
 		runErr = errors.Join(errors.New("router stopped unexpectedly"), err)
+	}
+	if runErr == nil && w.cfg.DrainWindow > 0 {
+		// Load balancers see /readyz fail and stop sending before the servers stop.
+		w.api.Drain()
+		w.logger.Info("orderflow draining", "drain_window", w.cfg.DrainWindow.String())
+		time.Sleep(w.cfg.DrainWindow)
 	}
 	w.logger.Info("orderflow stopping", "timeout", w.cfg.ShutdownTimeout.String())
 	return errors.Join(runErr, w.shutdown(stopRouter, server, admin))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/ThreeDotsLabs/watermill"
 	wamqp "github.com/ThreeDotsLabs/watermill-amqp/v2/pkg/amqp"
+
+	"github.com/orderflow/orderflow/domain"
 )
 
 // Options are the settings of a connection to RabbitMQ.
@@ -58,14 +60,15 @@ func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
 			BackoffMaxInterval:         5 * time.Second,
 		},
 	}
+	// A broker that does not answer yet is unavailable: the worker waits for it.
 	subConn, err := wamqp.NewConnection(connCfg, logger)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", opts.Where, err)
+		return nil, domain.Unavailable(opts.Where, err)
 	}
 	pubConn, err := wamqp.NewConnection(connCfg, logger)
 	if err != nil {
 		_ = subConn.Close()
-		return nil, fmt.Errorf("%s: %w", opts.Where, err)
+		return nil, domain.Unavailable(opts.Where, err)
 	}
 	topology := &Topology{QueueType: opts.QueueType, RetryDelays: opts.RetryDelays}
 	sub, err := wamqp.NewSubscriberWithConnection(wamqp.Config{
