@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/app/cli"
 	"github.com/orderflow/orderflow/app/termsafe"
+	"github.com/orderflow/orderflow/app/tracing"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -115,5 +116,5 @@ func newLogger(level string, out io.Writer) *slog.Logger {
 	_ = l.UnmarshalText([]byte(level))
 	// Log lines carry message data (ids, reasons): JSONWriter escapes what slog's JSON
 	// handler leaves raw and a terminal could act on (DEL, C1 controls).
-	return slog.New(slog.NewJSONHandler(termsafe.JSONWriter(out), &slog.HandlerOptions{Level: l}))
+	return slog.New(tracing.LogHandler(slog.NewJSONHandler(termsafe.JSONWriter(out), &slog.HandlerOptions{Level: l})))
 }

@@ -46,13 +46,21 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 		cleanup()
 		return nil, nil, err
 	}
-	handlersPublisher := handlers.NewPublisher(publisher, keys)
+	tracerProvider, cleanup3, err := worker.NewTracerProvider(logger)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	tracer := worker.NewTracer(tracerProvider, transport)
+	handlersPublisher := handlers.NewPublisher(publisher, keys, tracer)
 	clock := worker.NewClock()
 	orderIDSecret := worker.NewOrderIDSecret(keys)
 	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
 	v := handlers.Table()
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v, clock, keys)
+	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v, clock, keys, tracer)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
@@ -61,13 +69,15 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	metricsHandler := worker.NewMetricsHandler(registry)
 	access, err := worker.NewAccess(cfg)
 	if err != nil {
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	api := httpapi.New(application, v2, metricsHandler, logger, access)
-	workerWorker := worker.New(cfg, logger, router, api, stores)
+	workerWorker := worker.New(cfg, logger, router, api, stores, tracerProvider)
 	return workerWorker, func() {
+		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/signing"
+	"github.com/orderflow/orderflow/app/tracing"
 	"github.com/orderflow/orderflow/domain/event"
 )
 
@@ -26,14 +27,19 @@ var idNamespace = uuid.MustParse("6f0c1a52-8d7e-4a39-9a3f-0d2b8c6e4f11")
 //
 // Every event is signed with keys (README, "Signed events"), so the handlers that
 // consume it can tell it from a neighbour's forgery; nil keys sign nothing.
+//
+// Each publish is a producer span of the trace in ctx, and carries its context in the
+// traceparent header, so the handlers that consume it continue that trace.
 type Publisher struct {
-	pub  message.Publisher
-	keys *signing.Keys
+	pub    message.Publisher
+	keys   *signing.Keys
+	tracer tracing.Tracer
 }
 
-// NewPublisher returns a Publisher that signs with keys and sends through pub.
-func NewPublisher(pub message.Publisher, keys *signing.Keys) *Publisher {
-	return &Publisher{pub: pub, keys: keys}
+// NewPublisher returns a Publisher that signs with keys, traces with tracer and sends
+// through pub.
+func NewPublisher(pub message.Publisher, keys *signing.Keys, tracer tracing.Tracer) *Publisher {
+	return &Publisher{pub: pub, keys: keys, tracer: tracer}
 }
 
 // Publish implements app.EventPublisher.
@@ -44,7 +50,10 @@ func (p *Publisher) Publish(ctx context.Context, events ...event.Event) error {
 			return err
 		}
 		Sign(p.keys, e.EventName(), msg)
-		if err := p.pub.Publish(e.EventName(), msg); err != nil {
+		span := p.tracer.StartPublish(ctx, e.EventName(), msg)
+		err = p.pub.Publish(e.EventName(), msg)
+		tracing.End(span, err)
+		if err != nil {
 			return fmt.Errorf("publish %s %s: %w", e.EventName(), msg.UUID, err)
 		}
 	}

@@ -214,6 +214,13 @@ func AMQPConfig(t testing.TB, cfg *configs.Config) *configs.Config {
 // broker already (see AMQPConfig), else each in a namespace of the test's own.
 func StartAMQP(t testing.TB, cfg *configs.Config, table []handlers.Definition) *TestWorker {
 	t.Helper()
+	return StartAMQPWith(t, cfg, table, Options{})
+}
+
+// StartAMQPWith is StartAMQP with options.
+func StartAMQPWith(t testing.TB, cfg *configs.Config, table []handlers.Definition, opts Options) *TestWorker {
+	t.Helper()
+	opts = opts.withDefaults()
 	if cfg == nil || cfg.Broker != configs.BrokerAMQP {
 		cfg = AMQPConfig(t, cfg)
 	}
@@ -221,7 +228,7 @@ func StartAMQP(t testing.TB, cfg *configs.Config, table []handlers.Definition) *
 	require.NoError(t, err)
 	storage, closeStorage, err := worker.NewRedisStorage(cfg, Logger())
 	require.NoError(t, err)
-	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), Logger(), table, time.Now, transport, storage)
+	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), opts.Logger, table, opts.Clock, opts.Tracer, transport, storage)
 	require.NoError(t, err)
 	tw.Tap = tap{newAMQPTap(t, cfg.AMQP.URL), tw}
 	run(t, tw, func() {

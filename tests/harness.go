@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/adapters/inproc"
@@ -109,9 +111,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock defaults to the wall clock.
 	Clock app.Clock
+	// Tracer records the worker's spans; it defaults to one that records nothing.
+	Tracer trace.TracerProvider
 }
 
 func (o Options) withDefaults() Options {
+	if o.Tracer == nil {
+		o.Tracer = noop.NewTracerProvider()
+	}
 	if o.Logger == nil {
 		o.Logger = Logger()
 	}
@@ -128,7 +135,7 @@ func StartWith(t testing.TB, cfg *configs.Config, table []handlers.Definition, o
 		cfg = TestConfig()
 	}
 	opts = opts.withDefaults()
-	tw, cleanup, err := initializeTestWorker(OnlyFor(cfg, table), opts.Logger, table, opts.Clock)
+	tw, cleanup, err := initializeTestWorker(OnlyFor(cfg, table), opts.Logger, table, opts.Clock, opts.Tracer)
 	require.NoError(t, err)
 	tw.Tap = tap{inprocTap{tw}, tw}
 	run(t, tw, cleanup)
@@ -160,7 +167,7 @@ func OnlyFor(cfg *configs.Config, table []handlers.Definition) *configs.Config {
 func TryStartOn(t testing.TB, cfg *configs.Config, table []handlers.Definition, broker *inproc.Broker, transport worker.Transport, storage worker.Storage, opts Options) (*TestWorker, error) {
 	t.Helper()
 	opts = opts.withDefaults()
-	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), opts.Logger, table, opts.Clock, transport, storage)
+	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), opts.Logger, table, opts.Clock, opts.Tracer, transport, storage)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/google/wire"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/worker"
@@ -15,7 +16,7 @@ import (
 
 // initializeTestWorker builds a worker on the in-process broker and memory stores that
 // runs the handlers of table, and returns it with its parts, so tests can reach in.
-func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock) (*TestWorker, func(), error) {
+func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider) (*TestWorker, func(), error) {
 	wire.Build(
 		worker.Set,
 		worker.InprocSet,
@@ -27,7 +28,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 
 // initializeWorkerOn builds a worker that runs the handlers of table on the given
 // transport and storage, for tests that wrap them (fault injection, real Redis).
-func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
+func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	wire.Build(
 		worker.Set,
 		wire.Struct(new(TestWorker), "Worker", "Payments", "Storage", "Registry", "Keys"),

@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 )
 
@@ -20,7 +21,7 @@ import (
 
 // initializeTestWorker builds a worker on the in-process broker and memory stores that
 // runs the handlers of table, and returns it with its parts, so tests can reach in.
-func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock) (*TestWorker, func(), error) {
+func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider) (*TestWorker, func(), error) {
 	broker, cleanup := worker.NewInprocBroker(logger)
 	workerTransport := worker.NewInprocTransport(broker)
 	storage := worker.NewMemoryStorage()
@@ -39,10 +40,11 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		cleanup()
 		return nil, nil, err
 	}
-	handlersPublisher := handlers.NewPublisher(publisher, keys)
+	tracingTracer := worker.NewTracer(tracer, workerTransport)
+	handlersPublisher := handlers.NewPublisher(publisher, keys, tracingTracer)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
 	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
-	router, err := worker.NewRouter(cfg, logger, workerTransport, storage, metrics, application, handlersPublisher, table, clock, keys)
+	router, err := worker.NewRouter(cfg, logger, workerTransport, storage, metrics, application, handlersPublisher, table, clock, keys, tracingTracer)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -55,7 +57,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		return nil, nil, err
 	}
 	api := httpapi.New(application, v, metricsHandler, logger, access)
-	workerWorker := worker.New(cfg, logger, router, api, stores)
+	workerWorker := worker.New(cfg, logger, router, api, stores, tracer)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
 		Broker:   broker,
@@ -71,7 +73,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 
 // initializeWorkerOn builds a worker that runs the handlers of table on the given
 // transport and storage, for tests that wrap them (fault injection, real Redis).
-func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport2 worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
+func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider, transport2 worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	registry := worker.NewMetricsRegistry()
 	metrics, err := middleware.NewMetrics(registry)
 	if err != nil {
@@ -85,10 +87,11 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	if err != nil {
 		return nil, nil, err
 	}
-	handlersPublisher := handlers.NewPublisher(publisher, keys)
+	tracingTracer := worker.NewTracer(tracer, transport2)
+	handlersPublisher := handlers.NewPublisher(publisher, keys, tracingTracer)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
 	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
-	router, err := worker.NewRouter(cfg, logger, transport2, storage, metrics, application, handlersPublisher, table, clock, keys)
+	router, err := worker.NewRouter(cfg, logger, transport2, storage, metrics, application, handlersPublisher, table, clock, keys, tracingTracer)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -99,7 +102,7 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 		return nil, nil, err
 	}
 	api := httpapi.New(application, v, metricsHandler, logger, access)
-	workerWorker := worker.New(cfg, logger, router, api, stores)
+	workerWorker := worker.New(cfg, logger, router, api, stores, tracer)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
 		Payments: provider,

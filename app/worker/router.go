@@ -12,6 +12,7 @@ import (
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/signing"
+	"github.com/orderflow/orderflow/app/tracing"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
 	"github.com/orderflow/orderflow/middleware"
@@ -20,11 +21,13 @@ import (
 // NewRouter adds every handler of table to a router, each on its own queue with its own
 // chain. Every problem of every row (its settings, its chain, its configuration) is
 // reported together.
-func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, storage Storage, metrics *middleware.Metrics, application *app.Application, publisher app.EventPublisher, table []handlers.Definition, clock app.Clock, keys *signing.Keys) (*message.Router, error) {
+func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, storage Storage, metrics *middleware.Metrics, application *app.Application, publisher app.EventPublisher, table []handlers.Definition, clock app.Clock, keys *signing.Keys, tracer tracing.Tracer) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, watermillLogger(logger, false))
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
+	// Outside every chain: each message's span covers all of its handler's stages.
+	router.AddMiddleware(tracer.Middleware)
 	rows, err := BuildHandlers(cfg, logger, storage, application, table, clock)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/orderflow/orderflow/app/adapters/amqpbroker"
 	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/signing"
+	"github.com/orderflow/orderflow/app/tracing"
 	"github.com/orderflow/orderflow/app/worker"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/handlers"
@@ -86,7 +87,7 @@ func newRouter(t *testing.T, cfg *configs.Config, table []handlers.Definition) e
 	defer closeBroker()
 	metrics, err := middleware.NewMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
-	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table, time.Now, signing.Random())
+	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table, time.Now, signing.Random(), tracing.New(nil, "gochannel"))
 	return err
 }
 

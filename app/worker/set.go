@@ -22,6 +22,7 @@ var Set = wire.NewSet(
 	app.New,
 	handlers.NewPublisher,
 	NewSigningKeys,
+	NewTracer,
 	NewOrderIDSecret,
 	wire.Bind(new(app.EventPublisher), new(*handlers.Publisher)),
 	wire.FieldsOf(new(Storage), "Stores"),
@@ -37,7 +38,7 @@ var Set = wire.NewSet(
 
 // ConfiguredSet picks the transport and the stores from the configuration, and runs
 // every handler of the table on the wall clock.
-var ConfiguredSet = wire.NewSet(ProvideTransport, ProvideStorage, handlers.Table, NewClock)
+var ConfiguredSet = wire.NewSet(ProvideTransport, ProvideStorage, handlers.Table, NewClock, NewTracerProvider)
 
 // InprocSet is the in-process transport, for tests that need to reach into the broker.
 var InprocSet = wire.NewSet(NewInprocBroker, NewInprocTransport)

@@ -30,6 +30,8 @@ type Transport struct {
 	Delayer middleware.Delayer
 	// Check reports whether the broker answers, for readiness.
 	Check func(ctx context.Context) error
+	// System names the broker in traces: "rabbitmq" or "gochannel".
+	System string
 }
 
 // ProvideTransport connects to the broker that cfg names.
@@ -79,6 +81,7 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 		Subscriber: broker.Subscriber,
 		Delayer:    broker.Publisher,
 		Check:      broker.Check,
+		System:     "rabbitmq",
 	}, closeBroker, nil
 }
 
@@ -96,5 +99,5 @@ func NewInprocBroker(logger *slog.Logger) (*inproc.Broker, func()) {
 
 // NewInprocTransport runs the worker on the in-process broker.
 func NewInprocTransport(broker *inproc.Broker) Transport {
-	return Transport{Publisher: broker, Subscriber: broker, Check: broker.Check}
+	return Transport{Publisher: broker, Subscriber: broker, Check: broker.Check, System: "gochannel"}
 }

@@ -11,9 +11,12 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill/message"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/httpapi"
+	"github.com/orderflow/orderflow/app/tracing"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain/inventory"
 )
@@ -25,6 +28,7 @@ type Worker struct {
 	router *message.Router
 	api    *httpapi.API
 	stores app.Stores
+	tracer trace.TracerProvider
 
 	// listeners are set by Serve, which opens them before the worker exists; else Run
 	// listens itself.
@@ -37,8 +41,8 @@ type Worker struct {
 }
 
 // New returns a worker that is not running yet.
-func New(cfg *configs.Config, logger *slog.Logger, router *message.Router, api *httpapi.API, stores app.Stores) *Worker {
-	return &Worker{cfg: cfg, logger: logger, router: router, api: api, stores: stores, started: make(chan struct{})}
+func New(cfg *configs.Config, logger *slog.Logger, router *message.Router, api *httpapi.API, stores app.Stores, tracer trace.TracerProvider) *Worker {
+	return &Worker{cfg: cfg, logger: logger, router: router, api: api, stores: stores, tracer: tracer, started: make(chan struct{})}
 }
 
 // Started is closed once the router runs and the HTTP API listens.
@@ -58,11 +62,17 @@ func (w *Worker) AdminAddr() net.Addr {
 	return w.adminAddr
 }
 
-// newServer returns a server for handler whose timeouts cut slow and idle connections.
-func (w *Worker) newServer(handler http.Handler) *http.Server {
+// newServer returns a server for handler whose timeouts cut slow and idle connections,
+// each request a server span of the trace its traceparent header names, if any.
+func (w *Worker) newServer(listener string, handler http.Handler) *http.Server {
 	c := w.cfg.HTTP
+	traced := otelhttp.NewHandler(handler, listener,
+		otelhttp.WithTracerProvider(w.tracer),
+		otelhttp.WithPropagators(tracing.Propagator),
+		otelhttp.WithSpanNameFormatter(func(listener string, r *http.Request) string { return r.Method + " " + listener }),
+	)
 	return &http.Server{
-		Handler:           handler,
+		Handler:           traced,
 		ReadHeaderTimeout: min(c.ReadTimeout, 5*time.Second),
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
@@ -95,7 +105,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer w.listeners.close()
 	listener, adminListener := w.listeners.Public, w.listeners.Admin
-	server, admin := w.newServer(w.api.Public()), w.newServer(w.api.Admin())
+	server, admin := w.newServer("public", w.api.Public()), w.newServer("admin", w.api.Admin())
 
 	routerCtx, stopRouter := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRouter()
