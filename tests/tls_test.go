@@ -18,7 +18,7 @@ import (
 )
 
 // tlsCase is one client configuration against a server that verifies client
-// certificates; Refused, when not "", is part of the error the connection must fail with.
+// certificates; Refused, when not "", is a pattern the connection's error must match.
 type tlsCase struct {
 	Name    string
 	TLS     configs.TLS
@@ -40,7 +40,9 @@ func tlsCases(p TestPKI) []tlsCase {
 		{Name: "system roots", TLS: configs.TLS{CertFile: p.ClientCert, KeyFile: p.ClientKey},
 			Refused: "certificate signed by unknown authority"},
 		{Name: "no client certificate", TLS: configs.TLS{CAFile: p.CAFile},
-			Refused: "certificate required"},
+			// With TLS 1.3 the server refuses after the client has sent its first
+			// record, so the client may see the alert or only the reset connection.
+			Refused: "certificate required|connection reset by peer|broken pipe"},
 		{Name: "skip_verify", TLS: configs.TLS{CAFile: p.WrongCAFile, CertFile: p.ClientCert, KeyFile: p.ClientKey, SkipVerify: true}, Warns: true},
 	}
 }
@@ -93,7 +95,7 @@ func TestTLS_redis(t *testing.T) {
 			if tt.Refused != "" {
 				require.Error(t, err)
 				t.Logf("refused: %v", err)
-				assert.Contains(t, err.Error(), tt.Refused)
+				assert.Regexp(t, tt.Refused, err.Error())
 				return
 			}
 			require.NoError(t, err)
@@ -125,7 +127,7 @@ func TestTLS_amqp(t *testing.T) {
 			if tt.Refused != "" {
 				require.Error(t, err)
 				t.Logf("refused: %v", err)
-				assert.Contains(t, err.Error(), tt.Refused)
+				assert.Regexp(t, tt.Refused, err.Error())
 				assert.NotContains(t, err.Error(), "guest:guest", "the URL in the error is masked")
 				return
 			}
