@@ -27,8 +27,11 @@ image: ## container image orderflow:latest (IMAGE): static binary, CA certificat
 	cp "$(CA_CERTS)" "$(IMAGE_CONTEXT)/ca-certificates.crt"
 	$(CONTAINER_TOOL) build -f deploy/Containerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) "$(IMAGE_CONTEXT)"
 
-test: ## every test, unit and integration, against real Redis and RabbitMQ started here; then every fuzz target for FUZZTIME
+# deploy/validate is a module of its own too (compose-go and k8s.io/api stay out of this
+# go.mod): it checks the manifests of deploy/ against handlers.Table() and the config code.
+test: ## every test, unit and integration, against real Redis and RabbitMQ started here; the deploy/ manifests; then every fuzz target for FUZZTIME
 	bash tests/services.sh $(GO) test -count=1 $(PKGS)
+	$(GO) -C deploy/validate test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
 test-short: ## unit tests only: no servers, no binary
@@ -73,6 +76,8 @@ lint: ## gofmt, go vet, staticcheck
 	$(GO) tool staticcheck $(PKGS)
 	$(GO) -C tests/benchreport vet ./...
 	sc=$$($(GO) tool -n staticcheck) && cd tests/benchreport && "$$sc" ./...
+	$(GO) -C deploy/validate vet ./...
+	sc=$$($(GO) tool -n staticcheck) && cd deploy/validate && "$$sc" ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
