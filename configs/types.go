@@ -26,11 +26,11 @@ type Config struct {
 	// stop, so load balancers take the worker out before it stops taking requests; the
 	// shutdown timeout starts after it.
 	DrainWindow time.Duration `yaml:"drain_window"`
-	LogLevel        string        `yaml:"log_level"`
-	Payment         Payment       `yaml:"payment"`
-	Inventory       Inventory     `yaml:"inventory"`
-	Dedup           Dedup         `yaml:"dedup"`
-	Signing         Signing       `yaml:"signing"`
+	LogLevel    string        `yaml:"log_level"`
+	Payment     Payment       `yaml:"payment"`
+	Inventory   Inventory     `yaml:"inventory"`
+	Dedup       Dedup         `yaml:"dedup"`
+	Signing     Signing       `yaml:"signing"`
 	// HandlerDefaults applies to every handler; Handlers replaces blocks of it per
 	// handler name.
 	HandlerDefaults Handler                    `yaml:"handler_defaults"`
