@@ -56,6 +56,8 @@ type Pass struct {
 	ch   *amqp.Channel
 	pub  *amqp.Channel // in confirm mode, opened by the first Replay
 	left int
+	// held are the delivery tags of the messages read and not removed.
+	held map[uint64]bool
 }
 
 // Begin starts a pass over the poison queue.
@@ -69,7 +71,7 @@ func (q *PoisonQueue) Begin() (*Pass, error) {
 		_ = ch.Close() // the broker has closed it already
 		return nil, fmt.Errorf("poison queue %s: %w", PoisonQueueName, err)
 	}
-	return &Pass{conn: q.conn, ch: ch, left: state.Messages}, nil
+	return &Pass{conn: q.conn, ch: ch, left: state.Messages, held: map[uint64]bool{}}, nil
 }
 
 // Next reads the next message of the pass; ok is false at its end.
@@ -86,6 +88,7 @@ func (p *Pass) Next() (msg Poisoned, ok bool, err error) {
 		return Poisoned{}, false, nil
 	}
 	p.left--
+	p.held[d.DeliveryTag] = true
 	return poisonedFrom(d), true, nil
 }
 
@@ -94,6 +97,7 @@ func (p *Pass) Remove(msg Poisoned) error {
 	if err := msg.delivery.Ack(false); err != nil {
 		return fmt.Errorf("remove %q from %s: %w", msg.ID, PoisonQueueName, err)
 	}
+	delete(p.held, msg.delivery.DeliveryTag)
 	return nil
 }
 
@@ -126,11 +130,23 @@ func (p *Pass) Replay(ctx context.Context, msg Poisoned) error {
 	return p.Remove(msg)
 }
 
-// Close ends the pass: what it read and did not remove goes back to the queue.
+// Close ends the pass: what it read and did not remove goes back to the queue. It hands
+// them back with one nack (requeue) rather than leaving that to the channel's close: an
+// explicit return is what RabbitMQ sees as one, and a quorum queue has a delivery limit
+// (20 by default since RabbitMQ 4.0) that some releases count lost consumers against.
 func (p *Pass) Close() error {
 	var errs []error
 	if p.pub != nil {
 		errs = append(errs, p.pub.Close())
+	}
+	var last uint64 // the nack of the last one held returns every one before it too
+	for tag := range p.held {
+		last = max(last, tag)
+	}
+	if last > 0 && !p.ch.IsClosed() {
+		if err := p.ch.Nack(last, true, true); err != nil {
+			errs = append(errs, fmt.Errorf("return the messages read to %s: %w", PoisonQueueName, err))
+		}
 	}
 	errs = append(errs, p.ch.Close())
 	return errors.Join(errs...)
