@@ -129,10 +129,14 @@ func parseConfigOnly(name string, args []string) (Command, error) {
 	if cmd, err := fs.parse(args, name); err != nil || cmd.Name == CmdHelp {
 		return cmd, err
 	}
-	if fs.NArg() > 0 {
+	switch arg := fs.Arg(0); {
+	case fs.NArg() == 0:
+	case arg == CmdRun || arg == CmdPoison || arg == CmdTopology || arg == CmdVersion || arg == CmdHelp:
+		return Command{}, usagef(arg, "unexpected argument %q after the flags: the command comes first, then its flags", arg)
+	default:
 		// A positional path is refused rather than taken as the config: there is one way
 		// to name the file, and a stray argument is never silently ignored.
-		return Command{}, usagef(name, "%s: unexpected argument %q: a config file is given as --config %s", name, fs.Arg(0), fs.Arg(0))
+		return Command{}, usagef(name, "%s: unexpected argument %q: a config file is given as --config %s", name, arg, arg)
 	}
 	return Command{Name: name, Config: *config}, nil
 }

@@ -69,6 +69,7 @@ func TestParse_usage_errors(t *testing.T) {
 		{"unknown flag", []string{"run", "--verbose"}, `run: flag provided but not defined: -verbose`, CmdRun},
 		{"unknown flag without a command", []string{"--verbose"}, `run: flag provided but not defined: -verbose`, CmdRun},
 		{"positional config", []string{"run", "configs/staging.yaml"}, `run: unexpected argument "configs/staging.yaml": a config file is given as --config configs/staging.yaml`, CmdRun},
+		{"command after the flags", []string{"--config", "c.yaml", "poison", "list"}, `unexpected argument "poison" after the flags: the command comes first, then its flags`, CmdPoison},
 		{"missing flag value", []string{"run", "--config"}, `run: flag needs an argument: -config`, CmdRun},
 		{"config twice", []string{"topology", "--config", "a", "--config", "b"}, `topology: --config is given twice: give it once`, CmdTopology},
 		{"version argument", []string{"version", "2"}, `version: unexpected argument "2"`, CmdVersion},
