@@ -25,9 +25,10 @@ func sample(t *testing.T, typ reflect.Type) string {
 	switch typ.Kind() {
 	case reflect.String:
 		return "probe-value"
-	case reflect.Int, reflect.Int64, reflect.Uint32:
-		return "4321"
-	case reflect.Float64:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "43"
+	case reflect.Float32, reflect.Float64:
 		return "0.125"
 	case reflect.Bool:
 		return "true"
