@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,9 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/term"
 
 	"github.com/orderflow/orderflow/app/cli"
 	"github.com/orderflow/orderflow/app/termsafe"
@@ -26,60 +28,100 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// The exit statuses (CONTRACT 8).
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		// An error may quote a message (a poisoned id): escaped line by line, so that it
-		// cannot act on the terminal and a usage text keeps its lines.
-		lines := strings.Split(err.Error(), "\n")
-		for i, l := range lines {
-			lines[i] = termsafe.Escape(l)
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ()))
+}
+
+// run runs the command that args ask for, with environ as its environment, and returns
+// the exit status: a usage error is reported, and 2 returned, before any config is
+// loaded or connection made; any other failure is 1.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []string) int {
+	cmd, err := cli.Parse(args, time.Now())
+	if err == nil && cmd.Name == cli.CmdPoison {
+		err = cmd.Poison.CheckStdin(isTerminal(stdin))
+	}
+	if err != nil {
+		var usage *cli.UsageError
+		if errors.As(err, &usage) {
+			fmt.Fprintln(stderr, "orderflow:", usage.Msg) // quoted or escaped where it repeats the arguments
+			fmt.Fprintln(stderr, usage.Hint())
+			return exitUsage
 		}
-		fmt.Fprintln(os.Stderr, "orderflow:", strings.Join(lines, "\n"))
-		os.Exit(1)
+		report(stderr, err)
+		return exitFailed
 	}
+	if err := execute(cmd, stdin, stdout, stderr, environ); err != nil {
+		report(stderr, err)
+		return exitFailed
+	}
+	return exitOK
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
-	command := "run"
-	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
-		command, args = args[0], args[1:]
+// report prints err. An error may quote a message (a poisoned id): escaped line by line,
+// so that it cannot act on the terminal and a list of problems keeps its lines.
+func report(stderr io.Writer, err error) {
+	lines := strings.Split(err.Error(), "\n")
+	for i, l := range lines {
+		lines[i] = termsafe.Escape(l)
 	}
-	switch command {
-	case "run":
-		return runWorker(args, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "orderflow", version)
-		return nil
-	case "poison":
-		return cli.Poison(context.Background(), args, loadConfig, stdout)
-	case "topology":
-		return printTopology(args, stdout, stderr)
-	}
-	return fmt.Errorf("unknown command %q (commands: run, poison, topology, version)", command)
+	fmt.Fprintln(stderr, "orderflow:", strings.Join(lines, "\n"))
 }
 
-// loadConfig reads the configuration from path, else ORDERFLOW_CONFIG, and the
-// environment.
-func loadConfig(path string) (*configs.Config, error) {
-	if path == "" {
-		path = os.Getenv(configs.EnvConfig)
-	}
-	return configs.Load(path, os.Getenv)
-}
-
-func runWorker(args []string, stderr io.Writer) error {
-	flags := flag.NewFlagSet("run", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	configPath := flags.String("config", "", "YAML config file (env "+configs.EnvConfig+")")
-	if err := flags.Parse(args); err != nil {
+func execute(cmd cli.Command, stdin io.Reader, stdout, stderr io.Writer, environ []string) error {
+	switch cmd.Name {
+	case cli.CmdHelp:
+		return cli.WriteHelp(stdout, cmd.Topic)
+	case cli.CmdVersion:
+		_, err := fmt.Fprintln(stdout, "orderflow", version)
 		return err
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := loadConfig(cmd.Config, environ)
 	if err != nil {
 		return err
 	}
+	switch cmd.Name {
+	case cli.CmdRun:
+		return runWorker(cfg, stderr)
+	case cli.CmdTopology:
+		return printTopology(cfg, stdout, stderr)
+	case cli.CmdPoison:
+		return cli.Poison(context.Background(), cmd.Poison, cfg, cli.IO{
+			Stdin: stdin, Stdout: stdout, Stderr: stderr, Terminal: isTerminal(stdin),
+		})
+	}
+	return fmt.Errorf("no command %q", cmd.Name)
+}
+
+// loadConfig reads the configuration from path, else the file ORDERFLOW_CONFIG names,
+// and the environment.
+func loadConfig(path string, environ []string) (*configs.Config, error) {
+	if path == "" {
+		for _, kv := range environ {
+			if v, ok := strings.CutPrefix(kv, configs.EnvConfig+"="); ok {
+				path = v
+				break
+			}
+		}
+	}
+	return configs.LoadEnv(path, environ)
+}
+
+// isTerminal reports whether r is a terminal, where someone can answer a question.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func runWorker(cfg *configs.Config, stderr io.Writer) error {
 	logger := newLogger(cfg.LogLevel, stderr)
-	logger.Info("config loaded", cfg.LogValue()...)
+	logger.Info("config loaded", append([]any{"version", version}, cfg.LogValue()...)...)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -92,17 +134,7 @@ func runWorker(args []string, stderr io.Writer) error {
 
 // printTopology prints the RabbitMQ definitions of every handler of the table, as
 // deploy/rabbitmq/definitions.json holds them.
-func printTopology(args []string, stdout, stderr io.Writer) error {
-	flags := flag.NewFlagSet("topology", flag.ContinueOnError)
-	flags.SetOutput(stderr)
-	configPath := flags.String("config", "", "YAML config file (env "+configs.EnvConfig+"): amqp.queue_type and amqp.retry_delays")
-	if err := flags.Parse(args); err != nil {
-		return err
-	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		return err
-	}
+func printTopology(cfg *configs.Config, stdout, stderr io.Writer) error {
 	defs, err := worker.Definitions(cfg, newLogger("error", stderr), handlers.Table())
 	if err != nil {
 		return err

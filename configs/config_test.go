@@ -74,7 +74,12 @@ func TestLoad_file_errors(t *testing.T) {
 	typo := filepath.Join(dir, "typo.yaml")
 	require.NoError(t, os.WriteFile(typo, []byte("brokr: amqp\n"), 0o600))
 	_, err := configs.Load(typo, env(nil))
-	assert.ErrorContains(t, err, "field brokr not found")
+	assert.EqualError(t, err, "brokr: no such setting; did you mean broker? ("+typo+":1)")
+
+	notYAML := filepath.Join(dir, "not.yaml")
+	require.NoError(t, os.WriteFile(notYAML, []byte("broker: [amqp\n"), 0o600))
+	_, err = configs.Load(notYAML, env(nil))
+	assert.ErrorContains(t, err, "config file "+notYAML+": yaml: line 1:")
 
 	_, err = configs.Load(filepath.Join(dir, "missing.yaml"), env(nil))
 	assert.ErrorContains(t, err, "config file: open")

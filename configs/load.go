@@ -1,14 +1,13 @@
 // Package configs loads and validates Orderflow's configuration: the embedded default
 // (default.yaml), then a file named by --config or ORDERFLOW_CONFIG, then environment
-// variables, which win; a secret variable may name a file instead (NAME_FILE).
+// variables, which win. Every setting has a variable, ORDERFLOW_ and its path (see
+// EnvPrefix); a secret's variable may name a file instead (NAME_FILE).
 package configs
 
 import (
-	"bytes"
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
@@ -18,7 +17,8 @@ import (
 //go:embed default.yaml
 var defaultYAML []byte
 
-// The environment variables, listed in the README's "Configuration" section.
+// The variables of the settings that start-up messages name, and ORDERFLOW_CONFIG, which
+// names the config file. Every other setting has its variable too (EnvPrefix).
 const (
 	EnvConfig   = "ORDERFLOW_CONFIG"
 	EnvBroker   = "ORDERFLOW_BROKER"
@@ -27,42 +27,82 @@ const (
 	EnvRedisURL = "ORDERFLOW_REDIS_URL"
 	EnvHTTPAddr = "ORDERFLOW_HTTP_ADDR"
 
-	EnvAdminAddr       = "ORDERFLOW_ADMIN_ADDR"
-	EnvAdminTokenFile  = "ORDERFLOW_ADMIN_TOKEN_FILE"
-	EnvAPITokensFile   = "ORDERFLOW_API_TOKENS_FILE"
+	// Aliases, kept from before every setting had a variable: the derived names are
+	// ORDERFLOW_HTTP_ADMIN_ADDR, ORDERFLOW_HTTP_ADMIN_TOKEN_FILE and
+	// ORDERFLOW_HTTP_API_TOKENS_FILE (see the env tags of HTTP).
+	EnvAdminAddr      = "ORDERFLOW_ADMIN_ADDR"
+	EnvAdminTokenFile = "ORDERFLOW_ADMIN_TOKEN_FILE"
+	EnvAPITokensFile  = "ORDERFLOW_API_TOKENS_FILE"
+
 	EnvSigningKeysFile = "ORDERFLOW_SIGNING_KEYS_FILE"
 )
 
 // FileSuffix turns a secret variable into the one naming a file that holds its value:
 // ORDERFLOW_AMQP_URL_FILE=/run/secrets/amqp-url instead of ORDERFLOW_AMQP_URL, so the
-// secret is in neither the environment of the process nor `docker inspect`.
+// secret is in neither the environment of the process nor `docker inspect`. The
+// settings tagged env:"file" have one.
 const FileSuffix = "_FILE"
 
-// secretEnv are the variables that may be given as a file (FileSuffix). The token and key
-// variables are not: they name files already.
-var secretEnv = map[string]bool{EnvAMQPURL: true, EnvRedisURL: true}
-
-// Load reads the embedded default, then the file at path (when not ""), then the
-// variables that getenv returns (and the files their _FILE variables name), and
-// validates the result.
-func Load(path string, getenv func(string) string) (*Config, error) {
-	cfg := &Config{}
-	if err := decode(defaultYAML, cfg); err != nil {
-		return nil, fmt.Errorf("embedded default config: %w", err)
+// LoadEnv reads the embedded default, then the file at path (when not ""), then the
+// variables of environ (os.Environ's form, NAME=value), and validates the result. It
+// reports every problem at once, one line each: unknown keys and values that do not
+// decode in the file, variables that name no setting or hold a bad value, and what
+// Validate finds in the rest. A file that cannot be read or is not YAML is not
+// validated further, since the settings it would hold are missing.
+func LoadEnv(path string, environ []string) (*Config, error) {
+	env := map[string]string{}
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if _, ok := env[name]; !ok { // the first wins, as with os.Getenv
+			env[name] = value
+		}
 	}
+	return load(path, env)
+}
+
+// Load is LoadEnv for a caller that has a lookup function rather than the list of the
+// environment: it asks getenv for every variable of a fixed name, so it cannot see the
+// variables of a handler's block (ORDERFLOW_HANDLERS_<NAME>_...) nor report unknown
+// ones.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	env := map[string]string{}
+	for _, v := range Variables() {
+		if strings.Contains(v.Name, "<") {
+			continue
+		}
+		if value := getenv(v.Name); value != "" {
+			env[v.Name] = value
+		}
+	}
+	return load(path, env)
+}
+
+func load(path string, env map[string]string) (*Config, error) {
+	cfg := Default()
+	var errs []error
+	validate := true
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("config file: %w", err)
-		}
-		if err := decode(data, cfg); err != nil {
-			return nil, fmt.Errorf("config file %s: %w", path, err)
+			errs = append(errs, fmt.Errorf("config file: %w", err))
+			validate = false
+		} else {
+			parsed, err := decode(data, path, cfg)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			validate = parsed
 		}
 	}
-	if err := cfg.applyEnv(getenv); err != nil {
-		return nil, err
+	if err := cfg.applyEnv(env); err != nil {
+		errs = append(errs, err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if validate {
+		if err := cfg.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -71,74 +111,40 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 // Default returns the embedded default configuration.
 func Default() *Config {
 	cfg := &Config{}
-	if err := decode(defaultYAML, cfg); err != nil {
+	if _, err := decode(defaultYAML, "default.yaml (embedded)", cfg); err != nil {
 		panic(fmt.Sprintf("embedded default config: %v", err))
 	}
 	return cfg
 }
 
-// decode overlays the YAML in data on cfg; unknown keys are errors, so a typo is caught.
-func decode(data []byte, cfg *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	// An empty file decodes to io.EOF: it changes nothing.
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
+// decode overlays the YAML document data, from src, on cfg. It returns every problem,
+// one line each naming the setting and where src holds it (`shutdown_timeout: "15" is
+// not a duration; ... (c.yaml:3)`), and leaves the values it reports as they were, so
+// that Validate still checks the rest. parsed is false when data is not YAML at all.
+func decode(data []byte, src string, cfg *Config) (parsed bool, err error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return false, fmt.Errorf("config file %s: %w", src, err)
 	}
-	return nil
-}
-
-// applyEnv overlays the variables that getenv returns; a secret variable's value may
-// come from the file its _FILE variable names instead. It returns every problem, one
-// line each.
-func (c *Config) applyEnv(getenv func(string) string) error {
-	var errs []error
-	set := func(dst *string, name string) {
-		v, err := lookupEnv(getenv, name)
-		if err != nil {
-			errs = append(errs, err)
-			return
+	if len(doc.Content) == 0 {
+		return true, nil // an empty file changes nothing
+	}
+	root := doc.Content[0]
+	var probs []problem
+	check(root, configType, "", &probs)
+	// yaml.v3 decodes what it can and skips what it cannot, which check has reported:
+	// unknown keys (KnownFields is off) and values of the wrong type.
+	decodeErr := root.Decode(cfg)
+	if len(probs) == 0 {
+		if decodeErr != nil {
+			// Something check does not look for; yaml.v3's own words, then.
+			return true, fmt.Errorf("config file %s: %w", src, decodeErr)
 		}
-		if v != "" {
-			*dst = v
-		}
+		return true, nil
 	}
-	set(&c.Broker, EnvBroker)
-	set(&c.AMQP.URL, EnvAMQPURL)
-	set(&c.Store, EnvStore)
-	set(&c.Redis.URL, EnvRedisURL)
-	set(&c.HTTP.Addr, EnvHTTPAddr)
-	set(&c.HTTP.AdminAddr, EnvAdminAddr)
-	set(&c.HTTP.AdminTokenFile, EnvAdminTokenFile)
-	set(&c.HTTP.APITokensFile, EnvAPITokensFile)
-	set(&c.Signing.KeysFile, EnvSigningKeysFile)
-	return errors.Join(errs...)
-}
-
-// lookupEnv returns the value of the variable name, "" when unset; for a secret
-// variable, the content of the file that name_FILE names, its trailing newline trimmed.
-// Errors name the variable and the file, never the content.
-func lookupEnv(getenv func(string) string, name string) (string, error) {
-	v := getenv(name)
-	if !secretEnv[name] {
-		return v, nil
+	errs := make([]error, len(probs))
+	for i, p := range probs {
+		errs[i] = fmt.Errorf("%s: %s (%s:%d)", p.path, p.msg, src, p.line)
 	}
-	fileVar := name + FileSuffix
-	path := getenv(fileVar)
-	switch {
-	case path == "":
-		return v, nil
-	case v != "":
-		return "", fmt.Errorf("%s and %s are both set: give the value or the file, not both", name, fileVar)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", fileVar, err)
-	}
-	// Editors and `echo` end a file with a newline, which is never part of the secret.
-	v = strings.TrimRight(string(data), "\r\n")
-	if v == "" {
-		return "", fmt.Errorf("%s: %s is empty", fileVar, path)
-	}
-	return v, nil
+	return true, errors.Join(errs...)
 }

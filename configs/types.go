@@ -14,7 +14,10 @@ const (
 	StoreRedis      = "redis"
 )
 
-// Config is the whole configuration.
+// Config is the whole configuration. The yaml tag of a field names its setting, and so
+// its variable (EnvPrefix: amqp.prefetch is ORDERFLOW_AMQP_PREFETCH); env:"alias=NAME"
+// gives the variable a second name, env:"file" adds a NAME_FILE variable for a secret,
+// and help a meaning for `orderflow help` where default.yaml has no comment.
 type Config struct {
 	Broker          string        `yaml:"broker"`
 	Store           string        `yaml:"store"`
@@ -55,7 +58,7 @@ type HandlerOverride struct {
 	Throttle  *Throttle      `yaml:"throttle"`
 	// Settings are the handler's own, decoded into the struct its row declares (see
 	// DecodeSettings); the handler checks them at start-up.
-	Settings yaml.Node `yaml:"settings"`
+	Settings yaml.Node `yaml:"settings" help:"the handler's own settings, a block such as {max_orders: 2}; the keys it names replace the file's"`
 }
 
 // Throttle is a token bucket: PerSecond messages a second, in bursts of Burst. A
@@ -103,12 +106,12 @@ func (c *Config) Handler(name string) Handler {
 type HTTP struct {
 	Addr string `yaml:"addr"`
 	// AdminAddr serves PUT /inventory/{sku} and the other operational endpoints.
-	AdminAddr string `yaml:"admin_addr"`
+	AdminAddr string `yaml:"admin_addr" env:"alias=ORDERFLOW_ADMIN_ADDR"`
 	// AdminTokenFile, when set, names a file whose one line is the admin bearer token.
-	AdminTokenFile string `yaml:"admin_token_file"`
+	AdminTokenFile string `yaml:"admin_token_file" env:"alias=ORDERFLOW_ADMIN_TOKEN_FILE"`
 	// APITokensFile, when set, names a file of bearer tokens (one a line) the public
 	// endpoints require.
-	APITokensFile string `yaml:"api_tokens_file"`
+	APITokensFile string `yaml:"api_tokens_file" env:"alias=ORDERFLOW_API_TOKENS_FILE"`
 	// ReadTimeout bounds reading a whole request, WriteTimeout writing its answer,
 	// IdleTimeout a keep-alive connection between requests.
 	ReadTimeout    time.Duration `yaml:"read_timeout"`
@@ -145,7 +148,8 @@ type TLS struct {
 
 // AMQP configures RabbitMQ.
 type AMQP struct {
-	URL string `yaml:"url"`
+	// URL holds the password: its variable may name a file instead (_FILE).
+	URL string `yaml:"url" env:"file"`
 	// QueueType is "classic" or "quorum".
 	QueueType string `yaml:"queue_type"`
 	// Prefetch bounds the unacked deliveries of each consumer, and so the worker's
@@ -166,7 +170,8 @@ type AMQP struct {
 
 // Redis configures the Redis connection.
 type Redis struct {
-	URL string `yaml:"url"`
+	// URL holds the password: its variable may name a file instead (_FILE).
+	URL string `yaml:"url" env:"file"`
 	TLS TLS    `yaml:"tls"`
 }
 

@@ -83,8 +83,8 @@ func TestPoisonCLI_list_replay_purge(t *testing.T) {
 	assert.Empty(t, poisonList(t, fixed))
 	assert.Equal(t, StockView{SKU: "SKU-RED", Available: 94}, stock(t, c, "SKU-RED"))
 
-	// purge
-	assert.Contains(t, poisonCLI(t, fixed, "purge"), "0 purged")
+	// purge: --yes, since a test's stdin is no terminal to confirm on
+	assert.Contains(t, poisonCLI(t, fixed, "purge", "--yes"), "0 purged")
 }
 
 func poisonCLI(t *testing.T, config string, args ...string) string {

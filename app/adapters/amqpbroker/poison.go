@@ -45,28 +45,111 @@ func DialPoisonQueue(url string, tlsConfig *tls.Config) (*PoisonQueue, error) {
 // Close closes the connection.
 func (q *PoisonQueue) Close() error { return q.conn.Close() }
 
-// fetch takes every message of the poison queue without acking it, on a channel of its
-// own: closing that channel puts the messages back where they were.
-func (q *PoisonQueue) fetch() (*amqp.Channel, []Poisoned, error) {
+// A Pass reads the poison queue once, oldest first, on a channel of its own: the messages
+// that were in the queue when it began, so that one a replay sends back to the poison
+// queue, or one poisoned meanwhile, is not read again. What it reads stays in the queue,
+// unacknowledged, until Remove or Replay takes it out; Close, or a crash of the process,
+// puts the rest back. RabbitMQ requeues them at their place where it can (classic
+// queues keep their order; see the README for quorum queues), marked redelivered.
+type Pass struct {
+	conn *amqp.Connection
+	ch   *amqp.Channel
+	pub  *amqp.Channel // in confirm mode, opened by the first Replay
+	left int
+	// held are the delivery tags of the messages read and not removed.
+	held map[uint64]bool
+}
+
+// Begin starts a pass over the poison queue.
+func (q *PoisonQueue) Begin() (*Pass, error) {
 	ch, err := q.conn.Channel()
 	if err != nil {
-		return nil, nil, fmt.Errorf("open channel: %w", err)
+		return nil, fmt.Errorf("open channel: %w", err)
 	}
-	if _, err := ch.QueueDeclarePassive(PoisonQueueName, true, false, false, false, nil); err != nil {
-		return nil, nil, fmt.Errorf("poison queue %s: %w", PoisonQueueName, err)
+	state, err := ch.QueueDeclarePassive(PoisonQueueName, true, false, false, false, nil)
+	if err != nil {
+		_ = ch.Close() // the broker has closed it already
+		return nil, fmt.Errorf("poison queue %s: %w", PoisonQueueName, err)
 	}
-	var list []Poisoned
-	for {
-		d, ok, err := ch.Get(PoisonQueueName, false)
+	return &Pass{conn: q.conn, ch: ch, left: state.Messages, held: map[uint64]bool{}}, nil
+}
+
+// Next reads the next message of the pass; ok is false at its end.
+func (p *Pass) Next() (msg Poisoned, ok bool, err error) {
+	if p.left <= 0 {
+		return Poisoned{}, false, nil
+	}
+	d, ok, err := p.ch.Get(PoisonQueueName, false)
+	if err != nil {
+		return Poisoned{}, false, fmt.Errorf("read %s: %w", PoisonQueueName, err)
+	}
+	if !ok {
+		p.left = 0 // another reader took the rest
+		return Poisoned{}, false, nil
+	}
+	p.left--
+	p.held[d.DeliveryTag] = true
+	return poisonedFrom(d), true, nil
+}
+
+// Remove takes msg, read by this pass, out of the poison queue for good.
+func (p *Pass) Remove(msg Poisoned) error {
+	if err := msg.delivery.Ack(false); err != nil {
+		return fmt.Errorf("remove %q from %s: %w", msg.ID, PoisonQueueName, err)
+	}
+	delete(p.held, msg.delivery.DeliveryTag)
+	return nil
+}
+
+// Replay publishes msg, read by this pass, back to its original routing key, and removes
+// it from the poison queue once the broker has confirmed the publish. On an error it
+// stays poisoned; a crash between the confirm and the removal leaves it replayed and
+// still poisoned, never lost.
+func (p *Pass) Replay(ctx context.Context, msg Poisoned) error {
+	if !IsEventName(msg.RoutingKey) {
+		return fmt.Errorf("%q: no original routing key to replay to", msg.ID)
+	}
+	if p.pub == nil {
+		pub, err := p.conn.Channel()
 		if err != nil {
-			_ = ch.Close()
-			return nil, nil, fmt.Errorf("read %s: %w", PoisonQueueName, err)
+			return fmt.Errorf("open channel: %w", err)
 		}
-		if !ok {
-			return ch, list, nil
+		if err := pub.Confirm(false); err != nil {
+			_ = pub.Close()
+			return fmt.Errorf("confirm mode: %w", err)
 		}
-		list = append(list, poisonedFrom(d))
+		p.pub = pub
 	}
+	dc, err := p.pub.PublishWithDeferredConfirmWithContext(ctx, Exchange, msg.RoutingKey, false, false, replayOf(msg))
+	if err != nil {
+		return fmt.Errorf("replay %q: %w", msg.ID, err)
+	}
+	if acked, err := dc.WaitContext(ctx); err != nil || !acked {
+		return fmt.Errorf("replay %q: not confirmed (%v)", msg.ID, err)
+	}
+	return p.Remove(msg)
+}
+
+// Close ends the pass: what it read and did not remove goes back to the queue. It hands
+// them back with one nack (requeue) rather than leaving that to the channel's close: an
+// explicit return is what RabbitMQ sees as one, and a quorum queue has a delivery limit
+// (20 by default since RabbitMQ 4.0) that some releases count lost consumers against.
+func (p *Pass) Close() error {
+	var errs []error
+	if p.pub != nil {
+		errs = append(errs, p.pub.Close())
+	}
+	var last uint64 // the nack of the last one held returns every one before it too
+	for tag := range p.held {
+		last = max(last, tag)
+	}
+	if last > 0 && !p.ch.IsClosed() {
+		if err := p.ch.Nack(last, true, true); err != nil {
+			errs = append(errs, fmt.Errorf("return the messages read to %s: %w", PoisonQueueName, err))
+		}
+	}
+	errs = append(errs, p.ch.Close())
+	return errors.Join(errs...)
 }
 
 func poisonedFrom(d amqp.Delivery) Poisoned {
@@ -88,53 +171,22 @@ func poisonedFrom(d amqp.Delivery) Poisoned {
 
 // List returns the poisoned messages, oldest first, and leaves them in the queue.
 func (q *PoisonQueue) List() ([]Poisoned, error) {
-	ch, list, err := q.fetch()
+	pass, err := q.Begin()
 	if err != nil {
 		return nil, err
 	}
-	return list, ch.Close()
-}
-
-// Replay publishes each poisoned message that match accepts back to its original routing
-// key, and removes it from the poison queue once the broker has confirmed the publish. It
-// returns the ids replayed; on an error, what was not confirmed stays poisoned.
-func (q *PoisonQueue) Replay(ctx context.Context, match func(Poisoned) bool) ([]string, error) {
-	ch, list, err := q.fetch()
-	if err != nil {
-		return nil, err
-	}
-	defer ch.Close()
-	pub, err := q.conn.Channel()
-	if err != nil {
-		return nil, fmt.Errorf("open channel: %w", err)
-	}
-	defer pub.Close()
-	if err := pub.Confirm(false); err != nil {
-		return nil, fmt.Errorf("confirm mode: %w", err)
-	}
-	var replayed []string
-	var errs []error
-	for _, p := range list {
-		if !match(p) {
-			continue
-		}
-		if !IsEventName(p.RoutingKey) {
-			errs = append(errs, fmt.Errorf("%q: no original routing key to replay to", p.ID))
-			continue
-		}
-		dc, err := pub.PublishWithDeferredConfirmWithContext(ctx, Exchange, p.RoutingKey, false, false, replayOf(p))
+	var list []Poisoned
+	for {
+		p, ok, err := pass.Next()
 		if err != nil {
-			return replayed, errors.Join(append(errs, fmt.Errorf("replay %q: %w", p.ID, err))...)
+			_ = pass.Close()
+			return nil, err
 		}
-		if acked, err := dc.WaitContext(ctx); err != nil || !acked {
-			return replayed, errors.Join(append(errs, fmt.Errorf("replay %q: not confirmed (%v)", p.ID, err))...)
+		if !ok {
+			return list, pass.Close()
 		}
-		if err := p.delivery.Ack(false); err != nil {
-			return replayed, errors.Join(append(errs, fmt.Errorf("remove %q from %s after its replay: %w", p.ID, PoisonQueueName, err))...)
-		}
-		replayed = append(replayed, p.ID)
+		list = append(list, p)
 	}
-	return replayed, errors.Join(errs...)
 }
 
 // replayOf is the message as it was first published, marked as a replay for the handler
