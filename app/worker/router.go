@@ -34,7 +34,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	// every handler and the HTTP API, so only its owner closes it.
 	sub := unclosable{transport.Subscriber}
 	if c, ok := transport.Subscriber.(poisonCounter); ok {
-		c.CountPoisoned(metrics.Poisoned)
+		c.CountPoisoned(metrics.Rejected)
 	}
 	var errs []error
 	for _, row := range rows {
@@ -48,6 +48,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 			errs = append(errs, fmt.Errorf("chain of handler %s: %w", row.Name, err))
 			continue
 		}
+		metrics.Prepare(row.Name)
 		router.AddConsumerHandler(row.Name, queue, sub, row.Handler.Func(publisher)).AddMiddleware(chain...)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -139,7 +140,7 @@ func checkStageConfig(def handlers.Definition, o configs.HandlerOverride) []erro
 
 // poisonCounter is a subscriber that poisons some messages itself, before any chain sees
 // them (the AMQP subscriber, those over amqp.max_* limits); they are counted with the
-// poison stage's counter all the same.
+// poison stage's counter all the same, and under outcome rejected.
 type poisonCounter interface {
 	CountPoisoned(fn func(handler string))
 }
