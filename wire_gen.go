@@ -49,7 +49,14 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	handlersPublisher := handlers.NewPublisher(publisher, keys)
 	clock := worker.NewClock()
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
+	workerVersion := _wireVersionValue
+	workerMetrics, err := worker.NewMetrics(registry, workerVersion)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, workerMetrics)
 	v := handlers.Table()
 	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v, clock, keys)
 	if err != nil {
@@ -72,3 +79,7 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 		cleanup()
 	}, nil
 }
+
+var (
+	_wireVersionValue = worker.Version(version)
+)

@@ -18,6 +18,7 @@ import (
 func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock) (*TestWorker, func(), error) {
 	wire.Build(
 		worker.Set,
+		wire.Value(worker.Version("test")),
 		worker.InprocSet,
 		worker.NewMemoryStorage,
 		wire.Struct(new(TestWorker), "Worker", "Broker", "Payments", "Storage", "Registry", "Keys"),
@@ -30,6 +31,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	wire.Build(
 		worker.Set,
+		wire.Value(worker.Version("test")),
 		wire.Struct(new(TestWorker), "Worker", "Payments", "Storage", "Registry", "Keys"),
 	)
 	return nil, nil, nil

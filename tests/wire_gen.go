@@ -41,7 +41,13 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	}
 	handlersPublisher := handlers.NewPublisher(publisher, keys)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
+	version := _wireVersionValue
+	workerMetrics, err := worker.NewMetrics(registry, version)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, workerMetrics)
 	router, err := worker.NewRouter(cfg, logger, workerTransport, storage, metrics, application, handlersPublisher, table, clock, keys)
 	if err != nil {
 		cleanup()
@@ -69,6 +75,10 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	}, nil
 }
 
+var (
+	_wireVersionValue = worker.Version("test")
+)
+
 // initializeWorkerOn builds a worker that runs the handlers of table on the given
 // transport and storage, for tests that wrap them (fault injection, real Redis).
 func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport2 worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
@@ -87,7 +97,12 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	}
 	handlersPublisher := handlers.NewPublisher(publisher, keys)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
+	version := _wireWorkerVersionValue
+	workerMetrics, err := worker.NewMetrics(registry, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, workerMetrics)
 	router, err := worker.NewRouter(cfg, logger, transport2, storage, metrics, application, handlersPublisher, table, clock, keys)
 	if err != nil {
 		return nil, nil, err
@@ -110,3 +125,7 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	return testWorker, func() {
 	}, nil
 }
+
+var (
+	_wireWorkerVersionValue = worker.Version("test")
+)

@@ -49,7 +49,7 @@ func fuzzAPI(publisher app.EventPublisher) http.Handler {
 		Notifications:   memory.NewNotifications(),
 		IdempotencyKeys: memory.NewLeases(),
 	}
-	application := app.New(stores, nil, publisher, nil, app.OrderIDSecret("fuzz secret"))
+	application := app.New(stores, nil, publisher, nil, app.OrderIDSecret("fuzz secret"), nil)
 	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpapi.Access{}).Public()
 }
 

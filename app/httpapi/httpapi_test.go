@@ -45,7 +45,7 @@ func (failingPublisher) Publish(context.Context, ...event.Event) error {
 func TestPostOrders_503_with_retry_after_when_the_event_cannot_be_sent(t *testing.T) {
 	t.Parallel()
 	keys := memory.NewLeases()
-	application := app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil, nil)
+	application := app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil, nil, nil)
 	api := httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{})
 	body := `{"customer_id": "c", "items": [{"sku": "S", "quantity": 1, "unit_price_cents": 1}], "currency": "USD"}`
 
@@ -102,7 +102,7 @@ func post(api *httpapi.API, key, body string) *httptest.ResponseRecorder {
 }
 
 func newAPI(publisher app.EventPublisher) *httpapi.API {
-	application := app.New(app.Stores{IdempotencyKeys: memory.NewLeases()}, nil, publisher, nil, app.OrderIDSecret("test secret"))
+	application := app.New(app.Stores{IdempotencyKeys: memory.NewLeases()}, nil, publisher, nil, app.OrderIDSecret("test secret"), nil)
 	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{})
 }
 
@@ -167,7 +167,7 @@ func newStockAPI(access httpapi.Access, logs io.Writer) *httpapi.API {
 	stores := app.Stores{
 		Inventory: memory.NewInventory(), Notifications: memory.NewNotifications(), IdempotencyKeys: memory.NewLeases(),
 	}
-	application := app.New(stores, nil, &recordingPublisher{}, nil, app.OrderIDSecret("test secret"))
+	application := app.New(stores, nil, &recordingPublisher{}, nil, app.OrderIDSecret("test secret"), nil)
 	return httpapi.New(application, nil, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "# metrics\n")
 	}), slog.New(slog.NewJSONHandler(logs, nil)), access)

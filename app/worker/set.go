@@ -31,6 +31,8 @@ var Set = wire.NewSet(
 	NewMetricsRegistry,
 	NewMetricsHandler,
 	middleware.NewMetrics,
+	NewMetrics,
+	wire.Bind(new(app.Observer), new(*Metrics)),
 	wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 	wire.Bind(new(prometheus.Gatherer), new(*prometheus.Registry)),
 )

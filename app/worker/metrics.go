@@ -1,0 +1,55 @@
+package worker
+
+import (
+	"fmt"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/orderflow/orderflow/domain/order"
+)
+
+// Version is the worker's version, as `orderflow version` prints it (main.version,
+// stamped by `make build` with -ldflags "-X main.version=...").
+type Version string
+
+// Metrics are the worker's own Prometheus metrics, beyond the per-message ones of
+// middleware.Metrics. It is the worker's implementation of the ports through which the
+// use cases and the HTTP API report, so that neither links Prometheus.
+type Metrics struct {
+	orderLatency *prometheus.HistogramVec
+}
+
+// NewMetrics registers the worker's metrics with reg, orderflow_build_info among them.
+func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
+	m := &Metrics{
+		orderLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "orderflow_order_placed_to_terminal_seconds",
+			Help: "Time from an order's placed_at to the moment it became terminal, by outcome: confirmed, out_of_stock or payment_declined. " +
+				"placed_at is the producer's clock; an end before it counts as 0.",
+			// Dense around the 2 s objective of the alert OrderflowOrdersSlow.
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300},
+		}, []string{"outcome"}),
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "orderflow_build_info",
+		Help:        "Always 1: the version `orderflow version` prints and the Go version the binary was built with.",
+		ConstLabels: prometheus.Labels{"version": string(version), "goversion": runtime.Version()},
+	})
+	buildInfo.Set(1)
+	for _, outcome := range []string{order.Confirmed.String(), order.OutOfStock.String(), order.PaymentDeclined.String()} {
+		m.orderLatency.WithLabelValues(outcome)
+	}
+	for _, c := range []prometheus.Collector{m.orderLatency, buildInfo} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register worker metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+// OrderEnded implements app.Observer.
+func (m *Metrics) OrderEnded(outcome string, sincePlaced time.Duration) {
+	m.orderLatency.WithLabelValues(outcome).Observe(sincePlaced.Seconds())
+}
