@@ -72,7 +72,7 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 		cleanup()
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v2, metricsHandler, logger, access)
+	api := httpapi.New(application, v2, metricsHandler, logger, access, workerMetrics)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	return workerWorker, func() {
 		cleanup2()

@@ -60,7 +60,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		cleanup()
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v, metricsHandler, logger, access)
+	api := httpapi.New(application, v, metricsHandler, logger, access, workerMetrics)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
@@ -113,7 +113,7 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	if err != nil {
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v, metricsHandler, logger, access)
+	api := httpapi.New(application, v, metricsHandler, logger, access, workerMetrics)
 	workerWorker := worker.New(cfg, logger, router, api, stores)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,

@@ -50,7 +50,7 @@ func fuzzAPI(publisher app.EventPublisher) http.Handler {
 		IdempotencyKeys: memory.NewLeases(),
 	}
 	application := app.New(stores, nil, publisher, nil, app.OrderIDSecret("fuzz secret"), nil)
-	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpapi.Access{}).Public()
+	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpapi.Access{}, nil).Public()
 }
 
 // FuzzPostOrders sends POST /orders any body, Content-Type and Idempotency-Key. The API

@@ -3,6 +3,7 @@ package worker
 import (
 	"fmt"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,8 @@ type Version string
 // use cases and the HTTP API report, so that neither links Prometheus.
 type Metrics struct {
 	orderLatency *prometheus.HistogramVec
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
 }
 
 // NewMetrics registers the worker's metrics with reg, orderflow_build_info among them.
@@ -31,6 +34,15 @@ func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
 			// Dense around the 2 s objective of the alert OrderflowOrdersSlow.
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30, 60, 300},
 		}, []string{"outcome"}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderflow_http_requests_total",
+			Help: "HTTP requests answered, by listener (public, admin), route (the pattern that serves it, e.g. \"POST /orders\", or unmatched) and status code.",
+		}, []string{"listener", "route", "code"}),
+		httpDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "orderflow_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by listener and route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"listener", "route"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "orderflow_build_info",
@@ -41,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
 	for _, outcome := range []string{order.Confirmed.String(), order.OutOfStock.String(), order.PaymentDeclined.String()} {
 		m.orderLatency.WithLabelValues(outcome)
 	}
-	for _, c := range []prometheus.Collector{m.orderLatency, buildInfo} {
+	for _, c := range []prometheus.Collector{m.orderLatency, m.httpRequests, m.httpDuration, buildInfo} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register worker metrics: %w", err)
 		}
@@ -52,4 +64,10 @@ func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
 // OrderEnded implements app.Observer.
 func (m *Metrics) OrderEnded(outcome string, sincePlaced time.Duration) {
 	m.orderLatency.WithLabelValues(outcome).Observe(sincePlaced.Seconds())
+}
+
+// ObserveRequest implements httpapi.Observer.
+func (m *Metrics) ObserveRequest(listener, route string, code int, elapsed time.Duration) {
+	m.httpRequests.WithLabelValues(listener, route, strconv.Itoa(code)).Inc()
+	m.httpDuration.WithLabelValues(listener, route).Observe(elapsed.Seconds())
 }

@@ -33,6 +33,7 @@ var Set = wire.NewSet(
 	middleware.NewMetrics,
 	NewMetrics,
 	wire.Bind(new(app.Observer), new(*Metrics)),
+	wire.Bind(new(httpapi.Observer), new(*Metrics)),
 	wire.Bind(new(prometheus.Registerer), new(*prometheus.Registry)),
 	wire.Bind(new(prometheus.Gatherer), new(*prometheus.Registry)),
 )
