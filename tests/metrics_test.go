@@ -99,3 +99,57 @@ func TestMetrics_placed_to_terminal_once_per_order_by_outcome(t *testing.T) {
 	n, _ := histogram(t, w.Registry, name, map[string]string{"outcome": "confirmed"})
 	assert.Equal(t, uint64(1), n, "an order ends once")
 }
+
+// gauge returns the value of the first series of the gauge name of reg, or -1.
+func gauge(t testing.TB, reg prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) > 0 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
+}
+
+// TestMetrics_publish_http_readiness_and_breaker: on a provider that is down, the
+// breaker gauge shows it open, and publishes (events and the poison queue), HTTP
+// requests and readiness are measured.
+func TestMetrics_publish_http_readiness_and_breaker(t *testing.T) {
+	t.Parallel()
+	cfg := TestConfig()
+	cfg.Payment.TransientFailureRate = 0.999999
+	cfg.Payment.Breaker.Failures = 1
+	cfg.Payment.Breaker.OpenFor = time.Minute
+	w := Start(t, cfg, handlers.Table())
+	c := NewClient(w.URL())
+	Eventually(t, 10*time.Second, func() string {
+		if gauge(t, w.Registry, "orderflow_ready") != 1 {
+			return "not ready"
+		}
+		return ""
+	})
+	assert.Equal(t, 0.0, gauge(t, w.Registry, "orderflow_payment_breaker_state"), "closed")
+
+	postOrder(t, c, "SKU-RED", 1, 100)
+	Eventually(t, 10*time.Second, func() string {
+		if gauge(t, w.Registry, "orderflow_payment_breaker_state") != 2 {
+			return "breaker not open"
+		}
+		if n, _ := histogram(t, w.Registry, "orderflow_publish_duration_seconds", map[string]string{"topic": "orderflow.poison"}); n != 1 {
+			return "the capture is not poisoned yet"
+		}
+		return ""
+	})
+	for _, topic := range []string{"order.placed", "inventory.reserved", "orderflow.poison"} {
+		n, _ := histogram(t, w.Registry, "orderflow_publish_duration_seconds", map[string]string{"topic": topic})
+		assert.Equal(t, uint64(1), n, topic)
+		assert.Equal(t, 0.0, CounterValueWith(t, w.Registry, "orderflow_publish_errors_total", map[string]string{"topic": topic}), topic)
+	}
+	assert.Equal(t, 1.0, CounterValueWith(t, w.Registry, "orderflow_http_requests_total",
+		map[string]string{"listener": "public", "route": "POST /orders", "code": "202"}))
+	n, _ := histogram(t, w.Registry, "orderflow_http_request_duration_seconds", map[string]string{"listener": "public", "route": "POST /orders"})
+	assert.Equal(t, uint64(1), n)
+	assert.Positive(t, w.Counter(t, "orderflow_message_retries_total", handlers.PaymentCapture), "the capture was retried in process")
+}

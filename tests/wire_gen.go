@@ -23,17 +23,27 @@ import (
 func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock) (*TestWorker, func(), error) {
 	broker, cleanup := worker.NewInprocBroker(logger)
 	workerTransport := worker.NewInprocTransport(broker)
-	storage := worker.NewMemoryStorage()
 	registry := worker.NewMetricsRegistry()
-	metrics, err := middleware.NewMetrics(registry)
+	version := _wireVersionValue
+	metrics, err := worker.NewMetrics(registry, version)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	publisher := worker.NewPublisher(workerTransport, metrics)
+	storage := worker.NewMemoryStorage()
+	middlewareMetrics, err := middleware.NewMetrics(registry)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
-	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
-	publisher := workerTransport.Publisher
+	paymentProvider, err := worker.ProvidePaymentProvider(cfg, logger, provider, registry)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	keys, err := worker.NewSigningKeys(cfg, logger)
 	if err != nil {
 		cleanup()
@@ -41,14 +51,8 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	}
 	handlersPublisher := handlers.NewPublisher(publisher, keys)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	version := _wireVersionValue
-	workerMetrics, err := worker.NewMetrics(registry, version)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, workerMetrics)
-	router, err := worker.NewRouter(cfg, logger, workerTransport, storage, metrics, application, handlersPublisher, table, clock, keys)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, metrics)
+	router, err := worker.NewRouter(cfg, logger, workerTransport, publisher, storage, middlewareMetrics, application, handlersPublisher, table, clock, keys)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -60,8 +64,8 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		cleanup()
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v, metricsHandler, logger, access, workerMetrics)
-	workerWorker := worker.New(cfg, logger, router, api, stores)
+	api := httpapi.New(application, v, metricsHandler, logger, access, metrics)
+	workerWorker := worker.New(cfg, logger, router, api, stores, v, metrics)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
 		Broker:   broker,
@@ -83,27 +87,30 @@ var (
 // transport and storage, for tests that wrap them (fault injection, real Redis).
 func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport2 worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	registry := worker.NewMetricsRegistry()
-	metrics, err := middleware.NewMetrics(registry)
+	version := _wireWorkerVersionValue
+	metrics, err := worker.NewMetrics(registry, version)
+	if err != nil {
+		return nil, nil, err
+	}
+	publisher := worker.NewPublisher(transport2, metrics)
+	middlewareMetrics, err := middleware.NewMetrics(registry)
 	if err != nil {
 		return nil, nil, err
 	}
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
-	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
-	publisher := transport2.Publisher
+	paymentProvider, err := worker.ProvidePaymentProvider(cfg, logger, provider, registry)
+	if err != nil {
+		return nil, nil, err
+	}
 	keys, err := worker.NewSigningKeys(cfg, logger)
 	if err != nil {
 		return nil, nil, err
 	}
 	handlersPublisher := handlers.NewPublisher(publisher, keys)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	version := _wireWorkerVersionValue
-	workerMetrics, err := worker.NewMetrics(registry, version)
-	if err != nil {
-		return nil, nil, err
-	}
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, workerMetrics)
-	router, err := worker.NewRouter(cfg, logger, transport2, storage, metrics, application, handlersPublisher, table, clock, keys)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, metrics)
+	router, err := worker.NewRouter(cfg, logger, transport2, publisher, storage, middlewareMetrics, application, handlersPublisher, table, clock, keys)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -113,8 +120,8 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	if err != nil {
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v, metricsHandler, logger, access, workerMetrics)
-	workerWorker := worker.New(cfg, logger, router, api, stores)
+	api := httpapi.New(application, v, metricsHandler, logger, access, metrics)
+	workerWorker := worker.New(cfg, logger, router, api, stores, v, metrics)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
 		Payments: provider,

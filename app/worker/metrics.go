@@ -1,13 +1,17 @@
 package worker
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"strconv"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
 
+	"github.com/orderflow/orderflow/app/httpapi"
 	"github.com/orderflow/orderflow/domain/order"
 )
 
@@ -19,9 +23,12 @@ type Version string
 // middleware.Metrics. It is the worker's implementation of the ports through which the
 // use cases and the HTTP API report, so that neither links Prometheus.
 type Metrics struct {
-	orderLatency *prometheus.HistogramVec
-	httpRequests *prometheus.CounterVec
-	httpDuration *prometheus.HistogramVec
+	orderLatency    *prometheus.HistogramVec
+	httpRequests    *prometheus.CounterVec
+	httpDuration    *prometheus.HistogramVec
+	publishDuration *prometheus.HistogramVec
+	publishErrors   *prometheus.CounterVec
+	ready           prometheus.Gauge
 }
 
 // NewMetrics registers the worker's metrics with reg, orderflow_build_info among them.
@@ -43,6 +50,19 @@ func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
 			Help:    "Time to answer an HTTP request, by listener and route.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"listener", "route"}),
+		publishDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "orderflow_publish_duration_seconds",
+			Help:    "Time a publish took until the broker took it (confirmed, on RabbitMQ), by topic: the event name, or orderflow.poison.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"topic"}),
+		publishErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "orderflow_publish_errors_total",
+			Help: "Publishes the broker did not take, by topic.",
+		}, []string{"topic"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "orderflow_ready",
+			Help: "1 while every readiness check of /readyz passes (broker, store, router), else 0; evaluated every 5 s, and 0 once the worker is stopping.",
+		}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "orderflow_build_info",
@@ -53,7 +73,7 @@ func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
 	for _, outcome := range []string{order.Confirmed.String(), order.OutOfStock.String(), order.PaymentDeclined.String()} {
 		m.orderLatency.WithLabelValues(outcome)
 	}
-	for _, c := range []prometheus.Collector{m.orderLatency, m.httpRequests, m.httpDuration, buildInfo} {
+	for _, c := range []prometheus.Collector{m.orderLatency, m.httpRequests, m.httpDuration, m.publishDuration, m.publishErrors, m.ready, buildInfo} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register worker metrics: %w", err)
 		}
@@ -70,4 +90,61 @@ func (m *Metrics) OrderEnded(outcome string, sincePlaced time.Duration) {
 func (m *Metrics) ObserveRequest(listener, route string, code int, elapsed time.Duration) {
 	m.httpRequests.WithLabelValues(listener, route, strconv.Itoa(code)).Inc()
 	m.httpDuration.WithLabelValues(listener, route).Observe(elapsed.Seconds())
+}
+
+// Publisher returns next, timing each publish and counting those that fail, by topic.
+func (m *Metrics) Publisher(next message.Publisher) message.Publisher {
+	return observedPublisher{Publisher: next, m: m}
+}
+
+type observedPublisher struct {
+	message.Publisher
+	m *Metrics
+}
+
+func (p observedPublisher) Publish(topic string, msgs ...*message.Message) error {
+	start := time.Now()
+	err := p.Publisher.Publish(topic, msgs...)
+	p.m.publishDuration.WithLabelValues(topic).Observe(time.Since(start).Seconds())
+	// Touched on every publish, so a topic's error count is 0 rather than absent.
+	errs := p.m.publishErrors.WithLabelValues(topic)
+	if err != nil {
+		errs.Inc()
+	}
+	return err
+}
+
+// readinessEvery is how often orderflow_ready evaluates the checks, whether or not
+// anything asks /readyz.
+const readinessEvery = 5 * time.Second
+
+// WatchReadiness sets orderflow_ready from checks (those of /readyz) at once and every
+// readinessEvery until ctx ends, then to 0: a stopping worker is not ready.
+func (m *Metrics) WatchReadiness(ctx context.Context, checks []httpapi.Check) {
+	ticker := time.NewTicker(readinessEvery)
+	defer ticker.Stop()
+	for {
+		if ready, _ := httpapi.Ready(ctx, checks); ready && ctx.Err() == nil {
+			m.ready.Set(1)
+		} else {
+			m.ready.Set(0)
+		}
+		select {
+		case <-ctx.Done():
+			m.ready.Set(0)
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+// breakerValue is the breaker's state as orderflow_payment_breaker_state shows it.
+func breakerValue(s gobreaker.State) float64 {
+	switch s {
+	case gobreaker.StateHalfOpen:
+		return 1
+	case gobreaker.StateOpen:
+		return 2
+	}
+	return 0
 }

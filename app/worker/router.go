@@ -18,9 +18,10 @@ import (
 )
 
 // NewRouter adds every handler of table to a router, each on its own queue with its own
-// chain. Every problem of every row (its settings, its chain, its configuration) is
-// reported together.
-func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, storage Storage, metrics *middleware.Metrics, application *app.Application, publisher app.EventPublisher, table []handlers.Definition, clock app.Clock, keys *signing.Keys) (*message.Router, error) {
+// chain; handlers publish events through events, and the poison stage through out.
+// Every problem of every row (its settings, its chain, its configuration) is reported
+// together.
+func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, out message.Publisher, storage Storage, metrics *middleware.Metrics, application *app.Application, events app.EventPublisher, table []handlers.Definition, clock app.Clock, keys *signing.Keys) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, watermillLogger(logger, false))
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
@@ -29,7 +30,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	if err != nil {
 		return nil, err
 	}
-	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, dedup: storage.Dedup, metrics: metrics, clock: clock, keys: keys}
+	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, publisher: out, dedup: storage.Dedup, metrics: metrics, clock: clock, keys: keys}
 	// The router closes a handler's subscriber when it stops; the transport is shared by
 	// every handler and the HTTP API, so only its owner closes it.
 	sub := unclosable{transport.Subscriber}
@@ -49,7 +50,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 			continue
 		}
 		metrics.Prepare(row.Name)
-		router.AddConsumerHandler(row.Name, queue, sub, row.Handler.Func(publisher)).AddMiddleware(chain...)
+		router.AddConsumerHandler(row.Name, queue, sub, row.Handler.Func(events)).AddMiddleware(chain...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -25,7 +25,7 @@ var Set = wire.NewSet(
 	NewOrderIDSecret,
 	wire.Bind(new(app.EventPublisher), new(*handlers.Publisher)),
 	wire.FieldsOf(new(Storage), "Stores"),
-	wire.FieldsOf(new(Transport), "Publisher"),
+	NewPublisher,
 	ProvidePaymentProvider,
 	NewPaySim,
 	NewMetricsRegistry,

@@ -22,6 +22,8 @@ type stageBuilder struct {
 	cfg       *configs.Config
 	logger    *slog.Logger
 	transport Transport
+	// publisher is the transport's, with publish metrics.
+	publisher message.Publisher
 	dedup     lease.Store
 	metrics   *middleware.Metrics
 	clock     app.Clock
@@ -49,7 +51,7 @@ var builtinStages = map[string]builtinStage{
 	},
 	handlers.StagePoison.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
 		return middleware.Poison{
-			Publisher:  b.transport.Publisher,
+			Publisher:  b.publisher,
 			Topic:      envelope.PoisonTopic,
 			Logger:     b.logger,
 			OnPoisoned: b.metrics.Poisoned,

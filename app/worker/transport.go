@@ -98,3 +98,9 @@ func NewInprocBroker(logger *slog.Logger) (*inproc.Broker, func()) {
 func NewInprocTransport(broker *inproc.Broker) Transport {
 	return Transport{Publisher: broker, Subscriber: broker, Check: broker.Check}
 }
+
+// NewPublisher is the transport's publisher with publish metrics: every publish of the
+// worker goes through it, events and the poison queue alike.
+func NewPublisher(transport Transport, m *Metrics) message.Publisher {
+	return m.Publisher(transport.Publisher)
+}
