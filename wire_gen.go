@@ -26,7 +26,7 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	}
 	registry := worker.NewMetricsRegistry()
 	workerVersion := _wireVersionValue
-	metrics, err := worker.NewMetrics(registry, workerVersion)
+	metrics, err := worker.NewMetrics(registry, workerVersion, transport, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err

@@ -26,11 +26,11 @@ type Config struct {
 	// stop, so load balancers take the worker out before it stops taking requests; the
 	// shutdown timeout starts after it.
 	DrainWindow time.Duration `yaml:"drain_window"`
-	LogLevel        string        `yaml:"log_level"`
-	Payment         Payment       `yaml:"payment"`
-	Inventory       Inventory     `yaml:"inventory"`
-	Dedup           Dedup         `yaml:"dedup"`
-	Signing         Signing       `yaml:"signing"`
+	LogLevel    string        `yaml:"log_level"`
+	Payment     Payment       `yaml:"payment"`
+	Inventory   Inventory     `yaml:"inventory"`
+	Dedup       Dedup         `yaml:"dedup"`
+	Signing     Signing       `yaml:"signing"`
 	// HandlerDefaults applies to every handler; Handlers replaces blocks of it per
 	// handler name.
 	HandlerDefaults Handler                    `yaml:"handler_defaults"`
@@ -162,6 +162,10 @@ type AMQP struct {
 	MaxHeaders     int `yaml:"max_headers"`
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	TLS            TLS `yaml:"tls"`
+	// ManagementURL is the RabbitMQ management API (http://user:password@host:15672),
+	// from which the queue metrics are read, unacked counts included; empty, they come
+	// from a passive declare of each queue, which gives no unacked count.
+	ManagementURL string `yaml:"management_url"`
 }
 
 // Redis configures the Redis connection.

@@ -2,7 +2,13 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -152,4 +158,128 @@ func TestMetrics_publish_http_readiness_and_breaker(t *testing.T) {
 	n, _ := histogram(t, w.Registry, "orderflow_http_request_duration_seconds", map[string]string{"listener": "public", "route": "POST /orders"})
 	assert.Equal(t, uint64(1), n)
 	assert.Positive(t, w.Counter(t, "orderflow_message_retries_total", handlers.PaymentCapture), "the capture was retried in process")
+}
+
+// promtool returns the path of promtool, which Debian's prometheus package installs.
+func promtool(t testing.TB) string {
+	t.Helper()
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		requireServer(t, "promtool (Debian: apt-get install prometheus)")
+	}
+	return path
+}
+
+// scrape returns what the worker's /metrics shows.
+func scrape(t testing.TB, w *TestWorker) string {
+	t.Helper()
+	r := NewClient(w.URL()).Must(t, http.MethodGet, "/metrics", nil)
+	require.Equal(t, http.StatusOK, r.Status)
+	return string(r.Body)
+}
+
+// series returns the value of the series of /metrics text whose name and labels are
+// exactly those given (labels as Prometheus prints them, sorted), and whether it is there.
+func series(text, nameAndLabels string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, nameAndLabels+" "); ok {
+			v, err := strconv.ParseFloat(rest, 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
+}
+
+// poisonOne publishes an order.placed that is not JSON, as a foreign producer would:
+// every consumer of order.placed poisons it.
+func poisonOne(t testing.TB, w *TestWorker, id string) {
+	t.Helper()
+	w.Tap.PublishUnsigned(t, event.OrderPlacedName, message.NewMessage(id, []byte(`{"order_id": "broken`)))
+}
+
+// TestMetrics_promtool_checks_a_live_worker_on_rabbitmq: the /metrics of a worker on
+// RabbitMQ, with the queue metrics from the management API, passes `promtool check
+// metrics` without a word, and the metrics move: a poisoned message counts under outcome
+// poisoned for each consumer of its event and shows in the poison queue's depth.
+func TestMetrics_promtool_checks_a_live_worker_on_rabbitmq(t *testing.T) {
+	t.Parallel()
+	tool := promtool(t)
+	cfg := AMQPConfig(t, nil)
+	cfg.AMQP.ManagementURL = os.Getenv(EnvRabbitAPI)
+	w := StartAMQP(t, cfg, handlers.Table())
+	c := NewClient(w.URL())
+	awaitStatus(t, c, postOrder(t, c, "SKU-RED", 1, 1999), "confirmed", 20*time.Second)
+	poisonOne(t, w, "metrics-poison-1")
+	consumers := ConsumersOf(t, handlers.Table(), event.OrderPlacedName)
+
+	var text string
+	Eventually(t, 30*time.Second, func() string {
+		text = scrape(t, w)
+		if v, _ := series(text, `orderflow_queue_messages{queue="orderflow.poison"}`); v != float64(len(consumers)) {
+			return fmt.Sprintf("the poison queue shows %v messages, want %d", v, len(consumers))
+		}
+		return ""
+	})
+	cmd := exec.Command(tool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(text)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics: %s", out)
+	assert.Empty(t, string(out), "promtool check metrics has nothing to say")
+
+	for _, h := range consumers {
+		v, _ := series(text, `orderflow_messages_total{handler="`+h+`",outcome="poisoned"}`)
+		assert.Equal(t, 1.0, v, "%s poisoned it", h)
+		v, _ = series(text, `orderflow_queue_consumers{queue="orderflow.`+h+`"}`)
+		assert.Equal(t, float64(cfg.Handler(h).Consumers), v, "%s's consumers", h)
+		_, ok := series(text, `orderflow_queue_messages_unacked{queue="orderflow.`+h+`"}`)
+		assert.True(t, ok, "the management API tells the unacked messages of %s", h)
+	}
+	v, _ := series(text, `orderflow_messages_total{handler="order-confirm",outcome="handled"}`)
+	assert.Equal(t, 1.0, v)
+	v, _ = series(text, `orderflow_queue_consumers{queue="orderflow.poison"}`)
+	assert.Equal(t, 0.0, v, "nothing consumes the poison queue")
+	v, _ = series(text, `orderflow_ready`)
+	assert.Equal(t, 1.0, v)
+	v, _ = series(text, `orderflow_order_placed_to_terminal_seconds_count{outcome="confirmed"}`)
+	assert.Equal(t, 1.0, v)
+	v, _ = series(text, `orderflow_http_requests_total{code="202",listener="public",route="POST /orders"}`)
+	assert.Equal(t, 1.0, v)
+}
+
+// TestMetrics_queue_depth_from_passive_declares: without amqp.management_url the queue
+// metrics come from a passive declare of each queue: ready messages and consumers, no
+// unacked count.
+func TestMetrics_queue_depth_from_passive_declares(t *testing.T) {
+	t.Parallel()
+	w := StartAMQP(t, nil, handlers.Table())
+	poisonOne(t, w, "metrics-poison-2")
+	consumers := ConsumersOf(t, handlers.Table(), event.OrderPlacedName)
+	var text string
+	Eventually(t, 20*time.Second, func() string {
+		text = scrape(t, w)
+		if v, _ := series(text, `orderflow_queue_messages{queue="orderflow.poison"}`); v != float64(len(consumers)) {
+			return fmt.Sprintf("the poison queue shows %v messages, want %d", v, len(consumers))
+		}
+		return ""
+	})
+	v, ok := series(text, `orderflow_queue_consumers{queue="orderflow.inventory-reserve"}`)
+	assert.True(t, ok)
+	assert.Equal(t, float64(TestConfig().HandlerDefaults.Consumers), v)
+	assert.NotContains(t, text, "orderflow_queue_messages_unacked{", "a passive declare does not tell the unacked messages")
+	v, _ = series(text, `orderflow_queue_messages{queue="orderflow.delay.100ms"}`)
+	assert.Equal(t, 0.0, v, "the retry queues are reported too")
+}
+
+// TestMetrics_build_info_is_what_version_prints: the binary's orderflow_build_info
+// carries the version `orderflow version` prints and the Go version it was built with.
+func TestMetrics_build_info_is_what_version_prints(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(Binary(t), "version").Output()
+	require.NoError(t, err)
+	version := strings.TrimPrefix(strings.TrimSpace(string(out)), "orderflow ")
+	p := StartBinary(t, "ORDERFLOW_HTTP_ADDR=127.0.0.1:0")
+	r := NewClient("http://"+p.Addr).Must(t, http.MethodGet, "/metrics", nil)
+	v, ok := series(string(r.Body), `orderflow_build_info{goversion="`+runtime.Version()+`",version="`+version+`"}`)
+	assert.True(t, ok, "orderflow_build_info with version %q", version)
+	assert.Equal(t, 1.0, v)
 }

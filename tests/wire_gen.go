@@ -25,7 +25,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	workerTransport := worker.NewInprocTransport(broker)
 	registry := worker.NewMetricsRegistry()
 	version := _wireVersionValue
-	metrics, err := worker.NewMetrics(registry, version)
+	metrics, err := worker.NewMetrics(registry, version, workerTransport, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -88,7 +88,7 @@ var (
 func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, transport2 worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	registry := worker.NewMetricsRegistry()
 	version := _wireWorkerVersionValue
-	metrics, err := worker.NewMetrics(registry, version)
+	metrics, err := worker.NewMetrics(registry, version, transport2, logger)
 	if err != nil {
 		return nil, nil, err
 	}

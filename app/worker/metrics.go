@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strconv"
 	"time"
@@ -31,8 +32,9 @@ type Metrics struct {
 	ready           prometheus.Gauge
 }
 
-// NewMetrics registers the worker's metrics with reg, orderflow_build_info among them.
-func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
+// NewMetrics registers the worker's metrics with reg, orderflow_build_info among them,
+// and the queue metrics of transport when it has queues to read.
+func NewMetrics(reg prometheus.Registerer, version Version, transport Transport, logger *slog.Logger) (*Metrics, error) {
 	m := &Metrics{
 		orderLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "orderflow_order_placed_to_terminal_seconds",
@@ -73,7 +75,11 @@ func NewMetrics(reg prometheus.Registerer, version Version) (*Metrics, error) {
 	for _, outcome := range []string{order.Confirmed.String(), order.OutOfStock.String(), order.PaymentDeclined.String()} {
 		m.orderLatency.WithLabelValues(outcome)
 	}
-	for _, c := range []prometheus.Collector{m.orderLatency, m.httpRequests, m.httpDuration, m.publishDuration, m.publishErrors, m.ready, buildInfo} {
+	collectors := []prometheus.Collector{m.orderLatency, m.httpRequests, m.httpDuration, m.publishDuration, m.publishErrors, m.ready, buildInfo}
+	if transport.Queues != nil {
+		collectors = append(collectors, newQueueCollector(transport.Queues, logger))
+	}
+	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register worker metrics: %w", err)
 		}

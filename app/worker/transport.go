@@ -30,6 +30,9 @@ type Transport struct {
 	Delayer middleware.Delayer
 	// Check reports whether the broker answers, for readiness.
 	Check func(ctx context.Context) error
+	// Queues reads the broker's figures of the worker's queues for the queue metrics;
+	// nil on a broker that has no queues to read (the in-process one).
+	Queues QueueStats
 }
 
 // ProvideTransport connects to the broker that cfg names.
@@ -74,11 +77,21 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 			logger.Error("close amqp transport", "error", err)
 		}
 	}
+	queues := broker.QueueStats
+	if cfg.AMQP.ManagementURL != "" {
+		api, err := broker.NewManagement(cfg.AMQP.ManagementURL, "rabbitmq management api at "+configs.Redact(cfg.AMQP.ManagementURL), cfg.AMQP.URL)
+		if err != nil {
+			closeBroker()
+			return Transport{}, nil, fmt.Errorf("%s: %w", where, err)
+		}
+		queues = api.QueueStats
+	}
 	return Transport{
 		Publisher:  broker.Publisher,
 		Subscriber: broker.Subscriber,
 		Delayer:    broker.Publisher,
 		Check:      broker.Check,
+		Queues:     queues,
 	}, closeBroker, nil
 }
 

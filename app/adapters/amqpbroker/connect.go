@@ -42,6 +42,7 @@ type Broker struct {
 	closers    []interface{ Close() error }
 	pubConn    *wamqp.ConnectionWrapper
 	subConn    *wamqp.ConnectionWrapper
+	topology   *Topology
 }
 
 // Connect opens one connection to consume and one to publish, as RabbitMQ advises (its
@@ -91,6 +92,7 @@ func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
 		closers:    []interface{ Close() error }{sub, pub, pubConn, subConn},
 		pubConn:    pubConn,
 		subConn:    subConn,
+		topology:   topology,
 	}, nil
 }
 
