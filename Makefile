@@ -5,7 +5,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build test test-short test-race fuzz bench bench-quick generate wire-check lint fmt
+.PHONY: run build test test-short test-race fuzz rules bench bench-quick generate wire-check lint fmt
 
 run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 127.0.0.1:8080
 	$(GO) run . run
@@ -13,8 +13,9 @@ run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 12
 build: ## bin/orderflow
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/orderflow .
 
-test: ## every test, unit and integration, against real Redis and RabbitMQ started here; then every fuzz target for FUZZTIME
+test: ## every test, unit and integration, against real Redis and RabbitMQ started here; the alert rules; then every fuzz target for FUZZTIME
 	bash tests/services.sh $(GO) test -count=1 $(PKGS)
+	$(MAKE) --no-print-directory rules
 	$(MAKE) --no-print-directory fuzz
 
 test-short: ## unit tests only: no servers, no binary
@@ -31,6 +32,20 @@ fuzz: ## every fuzz target for FUZZTIME (5s) each: event decoding, the AMQP unma
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./domain/event
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./app/adapters/amqpbroker
 	$(GO) test -run '^$$' -fuzz '^FuzzPostOrders$$' -fuzztime $(FUZZTIME) ./app/httpapi
+
+# promtool comes with Debian's prometheus package, which tests/services.sh installs when
+# missing and run as root. Without it the rules are not checked: a failure under CI=true.
+PROMTOOL ?= promtool
+
+rules: ## promtool check rules and promtool test rules on deploy/prometheus/alerts.yaml
+	@if command -v $(PROMTOOL) >/dev/null 2>&1; then \
+		$(PROMTOOL) check rules deploy/prometheus/alerts.yaml && \
+		$(PROMTOOL) test rules deploy/prometheus/alerts_test.yaml; \
+	elif [ "$${CI:-}" = true ]; then \
+		echo "rules: $(PROMTOOL) is required under CI=true (Debian: apt-get install prometheus)"; exit 1; \
+	else \
+		echo "rules: $(PROMTOOL) not installed (Debian: apt-get install prometheus); alert rules not checked"; \
+	fi
 
 # tests/benchreport is a module of its own (gonum/plot and x/perf stay out of this go.mod).
 # It is built there but run from here: it runs `go test ./tests/` and writes -docs/-json
