@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/handlers"
 )
@@ -197,13 +198,12 @@ func poisonOne(t testing.TB, w *TestWorker, id string) {
 	w.Tap.PublishUnsigned(t, event.OrderPlacedName, message.NewMessage(id, []byte(`{"order_id": "broken`)))
 }
 
-// TestMetrics_promtool_checks_a_live_worker_on_rabbitmq: the /metrics of a worker on
-// RabbitMQ, with the queue metrics from the management API, passes `promtool check
-// metrics` without a word, and the metrics move: a poisoned message counts under outcome
-// poisoned for each consumer of its event and shows in the poison queue's depth.
-func TestMetrics_promtool_checks_a_live_worker_on_rabbitmq(t *testing.T) {
-	t.Parallel()
-	tool := promtool(t)
+// busyAMQPWorker runs a worker on RabbitMQ, with the queue metrics from the management
+// API, in which one order was confirmed and a message that is not JSON was poisoned by
+// each consumer of order.placed; it returns the worker, its configuration and its
+// /metrics once the poison queue's depth shows them.
+func busyAMQPWorker(t *testing.T) (*TestWorker, *configs.Config, string) {
+	t.Helper()
 	cfg := AMQPConfig(t, nil)
 	cfg.AMQP.ManagementURL = os.Getenv(EnvRabbitAPI)
 	w := StartAMQP(t, cfg, handlers.Table())
@@ -211,7 +211,6 @@ func TestMetrics_promtool_checks_a_live_worker_on_rabbitmq(t *testing.T) {
 	awaitStatus(t, c, postOrder(t, c, "SKU-RED", 1, 1999), "confirmed", 20*time.Second)
 	poisonOne(t, w, "metrics-poison-1")
 	consumers := ConsumersOf(t, handlers.Table(), event.OrderPlacedName)
-
 	var text string
 	Eventually(t, 30*time.Second, func() string {
 		text = scrape(t, w)
@@ -220,6 +219,18 @@ func TestMetrics_promtool_checks_a_live_worker_on_rabbitmq(t *testing.T) {
 		}
 		return ""
 	})
+	return w, cfg, text
+}
+
+// TestMetrics_promtool_checks_a_live_worker_on_rabbitmq: the /metrics of a worker on
+// RabbitMQ, with the queue metrics from the management API, passes `promtool check
+// metrics` without a word, and the metrics move: a poisoned message counts under outcome
+// poisoned for each consumer of its event and shows in the poison queue's depth.
+func TestMetrics_promtool_checks_a_live_worker_on_rabbitmq(t *testing.T) {
+	t.Parallel()
+	tool := promtool(t)
+	_, cfg, text := busyAMQPWorker(t)
+	consumers := ConsumersOf(t, handlers.Table(), event.OrderPlacedName)
 	cmd := exec.Command(tool, "check", "metrics")
 	cmd.Stdin = strings.NewReader(text)
 	out, err := cmd.CombinedOutput()
