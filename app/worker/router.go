@@ -49,7 +49,9 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, ou
 			errs = append(errs, fmt.Errorf("chain of handler %s: %w", row.Name, err))
 			continue
 		}
-		metrics.Prepare(row.Name)
+		if row.Chain.Has(handlers.StageMetrics) {
+			metrics.Prepare(row.Name)
+		}
 		router.AddConsumerHandler(row.Name, queue, sub, row.Handler.Func(events)).AddMiddleware(chain...)
 	}
 	if err := errors.Join(errs...); err != nil {
