@@ -50,13 +50,7 @@ func histogram(t testing.TB, reg prometheus.Gatherer, name string, labels map[st
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			matched := 0
-			for _, l := range m.GetLabel() {
-				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
-					matched++
-				}
-			}
-			if matched == len(labels) {
+			if hasLabels(m.GetLabel(), labels) {
 				return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
 			}
 		}
