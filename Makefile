@@ -5,7 +5,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build image test test-short test-race fuzz bench bench-quick generate wire-check lint fmt
+.PHONY: run build image test test-short test-race fuzz rules bench bench-quick generate wire-check lint fmt
 
 run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 127.0.0.1:8080
 	$(GO) run . run
@@ -32,9 +32,10 @@ image: ## container image orderflow:latest (IMAGE): static binary, CA certificat
 # which it imports through `replace ... => ../..`. -mod=mod: a dependency added to this
 # go.mod is then added to its go.mod and go.sum as it builds, instead of failing it.
 VALIDATE := $(GO) -C deploy/validate
-test: ## every test, unit and integration, against real Redis and RabbitMQ started here; the deploy/ manifests; then every fuzz target for FUZZTIME
+test: ## every test, unit and integration, against real Redis and RabbitMQ started here; the deploy/ manifests; the alert rules; then every fuzz target for FUZZTIME
 	bash tests/services.sh $(GO) test -count=1 $(PKGS)
 	$(VALIDATE) test -mod=mod -count=1 ./...
+	$(MAKE) --no-print-directory rules
 	$(MAKE) --no-print-directory fuzz
 
 test-short: ## unit tests only: no servers, no binary
@@ -51,6 +52,20 @@ fuzz: ## every fuzz target for FUZZTIME (5s) each: event decoding, the AMQP unma
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./domain/event
 	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./app/adapters/amqpbroker
 	$(GO) test -run '^$$' -fuzz '^FuzzPostOrders$$' -fuzztime $(FUZZTIME) ./app/httpapi
+
+# promtool comes with Debian's prometheus package, which tests/services.sh installs when
+# missing and run as root. Without it the rules are not checked: a failure under CI=true.
+PROMTOOL ?= promtool
+
+rules: ## promtool check rules and promtool test rules on deploy/prometheus/alerts.yaml
+	@if command -v $(PROMTOOL) >/dev/null 2>&1; then \
+		$(PROMTOOL) check rules deploy/prometheus/alerts.yaml && \
+		$(PROMTOOL) test rules deploy/prometheus/alerts_test.yaml; \
+	elif [ "$${CI:-}" = true ]; then \
+		echo "rules: $(PROMTOOL) is required under CI=true (Debian: apt-get install prometheus)"; exit 1; \
+	else \
+		echo "rules: $(PROMTOOL) not installed (Debian: apt-get install prometheus); alert rules not checked"; \
+	fi
 
 # tests/benchreport is a module of its own (gonum/plot and x/perf stay out of this go.mod).
 # It is built there but run from here: it runs `go test ./tests/` and writes -docs/-json

@@ -13,6 +13,6 @@ import (
 
 // initializeWorker builds the worker that cfg describes.
 func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker, func(), error) {
-	wire.Build(worker.Set, worker.ConfiguredSet)
+	wire.Build(worker.Set, worker.ConfiguredSet, wire.Value(worker.Version(version)))
 	return nil, nil, nil
 }

@@ -24,13 +24,20 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	if err != nil {
 		return nil, nil, err
 	}
+	registry := worker.NewMetricsRegistry()
+	workerVersion := _wireVersionValue
+	metrics, err := worker.NewMetrics(registry, workerVersion, transport, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	publisher := worker.NewPublisher(transport, metrics)
 	storage, cleanup2, err := worker.ProvideStorage(cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	registry := worker.NewMetricsRegistry()
-	metrics, err := middleware.NewMetrics(registry)
+	middlewareMetrics, err := middleware.NewMetrics(registry)
 	if err != nil {
 		cleanup2()
 		cleanup()
@@ -38,8 +45,12 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	}
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
-	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
-	publisher := transport.Publisher
+	paymentProvider, err := worker.ProvidePaymentProvider(cfg, logger, provider, registry)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	keys, err := worker.NewSigningKeys(cfg, logger)
 	if err != nil {
 		cleanup2()
@@ -56,9 +67,9 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 	handlersPublisher := handlers.NewPublisher(publisher, keys, tracer)
 	clock := worker.NewClock()
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, metrics)
 	v := handlers.Table()
-	router, err := worker.NewRouter(cfg, logger, transport, storage, metrics, application, handlersPublisher, v, clock, keys, tracer)
+	router, err := worker.NewRouter(cfg, logger, transport, publisher, storage, middlewareMetrics, application, handlersPublisher, v, clock, keys, tracer)
 	if err != nil {
 		cleanup3()
 		cleanup2()
@@ -74,11 +85,15 @@ func initializeWorker(cfg *configs.Config, logger *slog.Logger) (*worker.Worker,
 		cleanup()
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v2, metricsHandler, logger, access)
-	workerWorker := worker.New(cfg, logger, router, api, stores, tracerProvider)
+	api := httpapi.New(application, v2, metricsHandler, logger, access, metrics)
+	workerWorker := worker.New(cfg, logger, router, api, stores, v2, metrics, tracerProvider)
 	return workerWorker, func() {
 		cleanup3()
 		cleanup2()
 		cleanup()
 	}, nil
 }
+
+var (
+	_wireVersionValue = worker.Version(version)
+)

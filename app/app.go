@@ -52,6 +52,24 @@ type OrderIDSecret []byte
 // Clock returns the current time; tests pass a fixed one.
 type Clock func() time.Time
 
+// Observer is told what operators watch about orders; the worker counts it in
+// Prometheus, so that neither the use cases nor domain/ depend on a metrics library.
+type Observer interface {
+	// OrderEnded is told when an order becomes terminal, once per order, by the use case
+	// that ended it: how (confirmed, out_of_stock or payment_declined) and how long after
+	// it was placed (0 when the producer's clock put placed_at after the end).
+	OrderEnded(outcome string, sincePlaced time.Duration)
+}
+
+// orderEnded tells observer, when there is one, that o has just ended; an order whose
+// placed time is not known (stored before it was kept) is not measured.
+func orderEnded(observer Observer, o *order.Order, outcome string) {
+	if observer == nil || o.PlacedAt().IsZero() {
+		return
+	}
+	observer.OrderEnded(outcome, max(o.UpdatedAt().Sub(o.PlacedAt()), 0))
+}
+
 // Application is every use case, ready to be called.
 type Application struct {
 	PlaceOrder     PlaceOrder
@@ -64,8 +82,8 @@ type Application struct {
 	Queries        Queries
 }
 
-// New wires the use cases to their stores.
-func New(stores Stores, provider payment.Provider, publisher EventPublisher, now Clock, orderIDs OrderIDSecret) *Application {
+// New wires the use cases to their stores; observer may be nil.
+func New(stores Stores, provider payment.Provider, publisher EventPublisher, now Clock, orderIDs OrderIDSecret, observer Observer) *Application {
 	if now == nil {
 		now = time.Now
 	}
@@ -73,9 +91,9 @@ func New(stores Stores, provider payment.Provider, publisher EventPublisher, now
 		PlaceOrder:     PlaceOrder{publisher: publisher, keys: stores.IdempotencyKeys, now: now, orderIDs: orderIDs},
 		ReserveStock:   ReserveStock{orders: stores.Orders, inventory: stores.Inventory, now: now},
 		CapturePayment: CapturePayment{orders: stores.Orders, payments: stores.Payments, provider: provider, now: now},
-		ConfirmOrder:   ConfirmOrder{orders: stores.Orders, inventory: stores.Inventory, now: now},
+		ConfirmOrder:   ConfirmOrder{orders: stores.Orders, inventory: stores.Inventory, now: now, observer: observer},
 		ReleaseStock:   ReleaseStock{inventory: stores.Inventory},
-		CancelOrder:    CancelOrder{orders: stores.Orders, now: now},
+		CancelOrder:    CancelOrder{orders: stores.Orders, now: now, observer: observer},
 		Notify:         Notify{notifications: stores.Notifications, now: now},
 		Queries:        Queries{stores: stores},
 	}

@@ -10,8 +10,9 @@ import (
 
 // CancelOrder ends an order that cannot be fulfilled.
 type CancelOrder struct {
-	orders order.Repository
-	now    Clock
+	orders   order.Repository
+	now      Clock
+	observer Observer
 }
 
 // OutOfStock cancels the order with reason out_of_stock.
@@ -26,11 +27,17 @@ func (h CancelOrder) PaymentDeclined(ctx context.Context, e event.PaymentFailed)
 
 // cancel returns order.cancelled with the reason the order was first cancelled for.
 func (h CancelOrder) cancel(ctx context.Context, id string, reason order.Reason) (event.Event, error) {
+	// As in ConfirmOrder: only the change that ended the order counts.
+	var ended bool
 	o, err := h.orders.Update(ctx, order.ID(id), func(o *order.Order) error {
+		ended = !o.Status().IsTerminal()
 		return o.Cancel(reason, h.now())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cancel %s: %w", id, err)
+	}
+	if ended {
+		orderEnded(h.observer, o, o.Reason().String())
 	}
 	return event.OrderCancelled{OrderID: id, CustomerID: string(o.CustomerID()), Reason: o.Reason().String()}, nil
 }

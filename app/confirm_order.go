@@ -15,6 +15,7 @@ type ConfirmOrder struct {
 	orders    order.Repository
 	inventory inventory.Repository
 	now       Clock
+	observer  Observer
 }
 
 // Handle returns order.confirmed. Both steps are idempotent, so a retry after a failure
@@ -23,11 +24,18 @@ func (h ConfirmOrder) Handle(ctx context.Context, e event.PaymentCaptured) (even
 	if err := h.inventory.Commit(ctx, e.OrderID); err != nil {
 		return nil, fmt.Errorf("commit stock of %s: %w", e.OrderID, err)
 	}
+	// Set by the change that is stored (Update may run it again on a conflict), so a
+	// retry that finds the order confirmed already is not counted twice.
+	var ended bool
 	o, err := h.orders.Update(ctx, order.ID(e.OrderID), func(o *order.Order) error {
+		ended = !o.Status().IsTerminal()
 		return o.Confirm(h.now())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("confirm %s: %w", e.OrderID, err)
+	}
+	if ended {
+		orderEnded(h.observer, o, order.Confirmed.String())
 	}
 	return event.OrderConfirmed{OrderID: e.OrderID, CustomerID: string(o.CustomerID())}, nil
 }

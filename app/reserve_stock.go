@@ -25,7 +25,7 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 	if err != nil {
 		return nil, err
 	}
-	o, err := order.New(placed.ID, placed.CustomerID, placed.Total, placed.Currency, h.now())
+	o, err := order.New(placed, h.now())
 	if err != nil {
 		return nil, err
 	}

@@ -116,6 +116,8 @@ func TestValidate_messages(t *testing.T) {
 			c.Redis.URL, c.Redis.TLS.KeyFile = "rediss://cache/0", "client.key"
 		}, `redis.tls.cert_file: is required with redis.tls.key_file: a client key needs its certificate`},
 		{"redis scheme", func(c *configs.Config) { c.Redis.URL = "tcp://h:6379" }, `redis.url (ORDERFLOW_REDIS_URL): must start with redis:// or rediss://, got tcp://h:6379`},
+		{"management scheme", func(c *configs.Config) { c.AMQP.ManagementURL = "amqp://monitor:secret@mq:15672" }, `amqp.management_url: must start with http:// or https://, got amqp://monitor:xxxxx@mq:15672`},
+		{"management no host", func(c *configs.Config) { c.AMQP.ManagementURL = "http://" }, `amqp.management_url: http: has no host`},
 		{"http addr", func(c *configs.Config) { c.HTTP.Addr = "8080" }, `http.addr (ORDERFLOW_HTTP_ADDR): must be host:port, got "8080"`},
 		{"http port", func(c *configs.Config) { c.HTTP.Addr = "127.0.0.1:99999" }, `http.addr (ORDERFLOW_HTTP_ADDR): port must be 0..65535, got "99999"`},
 		{"shutdown", func(c *configs.Config) { c.ShutdownTimeout = 0 }, `shutdown_timeout: must be a positive duration such as 15s, got 0s`},
@@ -185,6 +187,7 @@ func TestLogValue_masks_secrets(t *testing.T) {
 	cfg := configs.Default()
 	cfg.AMQP.URL = "amqp://user:hunter2@mq:5672/"
 	cfg.Redis.URL = "redis://:hunter2@cache:6379/0"
+	cfg.AMQP.ManagementURL = "http://monitor:hunter2@mq:15672"
 	for _, v := range cfg.LogValue() {
 		assert.NotContains(t, v, "hunter2")
 	}

@@ -188,7 +188,7 @@ func TestCheck_messages(t *testing.T) {
 		{"bool", "dedup: {fail_open: maybe}", []string{`dedup.fail_open: "maybe" is not true or false`}},
 		{"seed value", "inventory: {seed: {SKU-RED: lots}}", []string{`inventory.seed.SKU-RED: "lots" is not a whole number`}},
 		{"typo", "amqp: {prefech: 3}", []string{`amqp.prefech: no such setting; did you mean amqp.prefetch?`}},
-		{"nothing close", "amqp: {zzz: 3}", []string{`amqp.zzz: no such setting (the settings of amqp are max_body_bytes, max_header_bytes, max_headers, prefetch, publish_channels, queue_type, retry_delays, tls, url)`}},
+		{"nothing close", "amqp: {zzz: 3}", []string{`amqp.zzz: no such setting (the settings of amqp are management_url, max_body_bytes, max_header_bytes, max_headers, prefetch, publish_channels, queue_type, retry_delays, tls, url)`}},
 		{"handler block", "handlers: {order-confirm: {retry: {max_atempts: 3}, timeout: 5}}", []string{
 			`handlers.order-confirm.retry.max_atempts: no such setting; did you mean handlers.order-confirm.retry.max_attempts?`,
 			`handlers.order-confirm.timeout: "5" is not a duration; write it with a unit, such as 15s or 500ms`,

@@ -98,7 +98,7 @@ func redactedParseError(err error) string {
 func (c *Config) LogValue() []any {
 	return []any{
 		"broker", c.Broker, "store", c.Store, "http_addr", c.HTTP.Addr,
-		"amqp_url", Redact(c.AMQP.URL), "redis_url", Redact(c.Redis.URL),
+		"amqp_url", Redact(c.AMQP.URL), "amqp_management_url", Redact(c.AMQP.ManagementURL), "redis_url", Redact(c.Redis.URL),
 		"shutdown_timeout", c.ShutdownTimeout.String(), "log_level", c.LogLevel,
 	}
 }

@@ -166,6 +166,10 @@ type AMQP struct {
 	MaxHeaders     int `yaml:"max_headers"`
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	TLS            TLS `yaml:"tls"`
+	// ManagementURL is the RabbitMQ management API (http://user:password@host:15672),
+	// from which the queue metrics are read, unacked counts included; empty, they come
+	// from a passive declare of each queue, which gives no unacked count.
+	ManagementURL string `yaml:"management_url" env:"file"`
 }
 
 // Redis configures the Redis connection.

@@ -33,6 +33,11 @@ func (c *Config) Validate() error {
 	if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
 		bad("redis.url ("+EnvRedisURL+")", "%v", err)
 	}
+	if c.AMQP.ManagementURL != "" {
+		if err := checkURL(c.AMQP.ManagementURL, "http", "https"); err != nil {
+			bad("amqp.management_url", "%v", err)
+		}
+	}
 	// Each client library reads TLS settings of its own from the URL's query, which
 	// would bypass the TLS blocks: go-redis turns verification off on skip_verify
 	// without a word, amqp091 ignores its file parameters once a TLS block applies.

@@ -29,7 +29,7 @@ func given(t *testing.T, w *tests.TestWorker, status order.Status, total int64) 
 	ctx := context.Background()
 	stores := w.Storage.Stores
 	usd, _ := money.ParseCurrency("USD")
-	o, err := order.New(orderID, "cust-1", money.Cents(total), usd, time.Now())
+	o, err := order.New(order.Placed{ID: orderID, CustomerID: "cust-1", Total: money.Cents(total), Currency: usd, PlacedAt: time.Now()}, time.Now())
 	require.NoError(t, err)
 	_, err = stores.Orders.Add(ctx, o)
 	require.NoError(t, err)

@@ -86,6 +86,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		switch state {
 		case lease.Done:
 			logger().DebugContext(ctx, "duplicate dropped")
+			report(ctx, OutcomeDuplicate)
 			if d.OnDuplicate != nil {
 				d.OnDuplicate(handler)
 			}

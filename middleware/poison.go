@@ -63,6 +63,7 @@ func (p Poison) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		if err := held.MarkDone(ctx); err != nil {
 			logger.WarnContext(ctx, "poisoned message not marked done; a duplicate may be poisoned too", "error", err.Error())
 		}
+		report(ctx, OutcomePoisoned)
 		if p.OnPoisoned != nil {
 			p.OnPoisoned(handler)
 		}

@@ -63,6 +63,7 @@ func (r Redeliver) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		LoggerFrom(msg.Context(), r.Logger).WarnContext(msg.Context(), "message redelivery scheduled",
 			"delay", delay.String(), "redeliveries", next, "attempts", attempts, "error", err.Error())
+		report(msg.Context(), OutcomeParked)
 		return nil, nil
 	}
 }

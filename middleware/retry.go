@@ -28,6 +28,8 @@ type Retry struct {
 	// Jitter spreads each delay by ± this share, so retries of many messages do not
 	// arrive together.
 	Jitter float64
+	// OnRetry is called before each call after the first, e.g. to count it.
+	OnRetry func(handler string)
 }
 
 // AttemptsError is the error a message failed with after Attempts calls of its handler.
@@ -86,6 +88,9 @@ func (r Retry) Middleware(h message.HandlerFunc) message.HandlerFunc {
 				}
 				msg.SetContext(ctx)
 				attempts++
+				if r.OnRetry != nil {
+					r.OnRetry(message.HandlerNameFromCtx(ctx))
+				}
 				if produced, err = h(msg); err == nil {
 					return produced, nil
 				}

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -15,6 +16,9 @@ import (
 type Throttle struct {
 	PerSecond float64
 	Burst     int
+	// OnWait is told how long each message waited for its token (0 within a burst), e.g.
+	// to show when the limit, not the handler, sets the pace.
+	OnWait func(handler string, waited time.Duration)
 }
 
 // NewThrottle returns the middleware, or nil when PerSecond is 0 (no limit).
@@ -28,8 +32,12 @@ func NewThrottle(t Throttle) (message.HandlerMiddleware, error) {
 	limiter := rate.NewLimiter(rate.Limit(t.PerSecond), t.Burst)
 	return func(h message.HandlerFunc) message.HandlerFunc {
 		return func(msg *message.Message) ([]*message.Message, error) {
+			start := time.Now()
 			if err := limiter.Wait(msg.Context()); err != nil {
 				return nil, fmt.Errorf("throttle: %w", err)
+			}
+			if t.OnWait != nil {
+				t.OnWait(message.HandlerNameFromCtx(msg.Context()), time.Since(start))
 			}
 			return h(msg)
 		}

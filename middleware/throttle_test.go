@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,4 +54,27 @@ func TestNewThrottle_config(t *testing.T) {
 	assert.Nil(t, none, "per_second 0 is no limit")
 	_, err = middleware.NewThrottle(middleware.Throttle{PerSecond: 5, Burst: 0})
 	assert.EqualError(t, err, "throttle: per_second must be >= 0 and burst >= 1, got 5 and 0")
+}
+
+func TestThrottle_reports_each_wait(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var waits []time.Duration
+	throttle, err := middleware.NewThrottle(middleware.Throttle{PerSecond: 4, Burst: 1, OnWait: func(handler string, waited time.Duration) {
+		assert.Equal(t, "h", handler)
+		mu.Lock()
+		waits = append(waits, waited)
+		mu.Unlock()
+	}})
+	require.NoError(t, err)
+	r := newRig(t, func(*message.Message) ([]*message.Message, error) { return nil, nil }, throttle)
+	r.publish(t, message.NewMessage("m0", nil))
+	r.waitCalls(t, 1)
+	r.publish(t, message.NewMessage("m1", nil))
+	r.waitCalls(t, 2)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, waits, 2)
+	assert.Less(t, waits[0], 50*time.Millisecond, "the burst's token is there")
+	assert.Greater(t, waits[1], 150*time.Millisecond, "the next token comes at 4/s")
 }

@@ -145,7 +145,7 @@ func TestAMQP_foreign_producer(t *testing.T) {
 	require.Contains(t, reasons, "foreign-bad-rule")
 	assert.Equal(t, "decode order.placed: invalid character 'n' looking for beginning of object key string", reasons["foreign-bad-json"].Reason)
 	assert.Equal(t, "items[0].quantity must be 1..1000", reasons["foreign-bad-rule"].Reason)
-	assert.Equal(t, 0.0, CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"outcome": "nacked"}), "nothing was handed back, so nothing looped")
+	assert.Equal(t, 0.0, CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"outcome": "failed"}), "nothing was handed back, so nothing looped")
 	r := c.Must(t, http.MethodGet, "/orders/ord-f6", nil)
 	assert.Equal(t, http.StatusNotFound, r.Status, "an unknown routing key reaches no handler")
 }

@@ -63,18 +63,29 @@ func CounterValueWith(t testing.TB, reg prometheus.Gatherer, name string, labels
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			matched := 0
-			for _, l := range m.GetLabel() {
-				if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
-					matched++
-				}
-			}
-			if matched == len(labels) {
+			if hasLabels(m.GetLabel(), labels) {
 				sum += m.GetCounter().GetValue()
 			}
 		}
 	}
 	return sum
+}
+
+// labelPair is a label of a gathered series (client_model's LabelPair).
+type labelPair interface {
+	GetName() string
+	GetValue() string
+}
+
+// hasLabels reports whether the labels of a gathered series hold every label.
+func hasLabels[P labelPair](pairs []P, labels map[string]string) bool {
+	matched := 0
+	for _, l := range pairs {
+		if v, ok := labels[l.GetName()]; ok && v == l.GetValue() {
+			matched++
+		}
+	}
+	return matched == len(labels)
 }
 
 // TestConfig is the default configuration with an ephemeral HTTP port and retries fast

@@ -95,7 +95,9 @@ func TestAMQP_limits_poison_what_is_over_them(t *testing.T) {
 		assert.Equal(t, "kept", byHandler[h]["lim-header"].Metadata.Get("x-small"))
 		assert.Empty(t, byHandler[h]["lim-header"].Metadata.Get("x-big"))
 		assert.Equal(t, 3.0, w.Counter(t, "orderflow_messages_poisoned_total", h), "%s counts what it poisons", h)
-		assert.Equal(t, 2.0, w.Counter(t, "orderflow_messages_total", h), "%s handled only the two messages within the limits", h)
+		rejected := CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"handler": h, "outcome": "rejected"})
+		assert.Equal(t, 3.0, rejected, "%s counts what it poisons before its chain as rejected", h)
+		assert.Equal(t, 2.0, w.Counter(t, "orderflow_messages_total", h)-rejected, "%s's chain saw only the two messages within the limits", h)
 	}
 	for _, id := range []string{"ord-lim-body", "ord-lim-headers", "ord-lim-header"} {
 		assert.Equal(t, http.StatusNotFound, c.Must(t, http.MethodGet, "/orders/"+id, nil).Status, "%s was never placed", id)

@@ -3,7 +3,8 @@
 #
 #   bash tests/services.sh go test ./...
 #
-# Missing servers are installed with apt-get when we run as root. Each server gets free
+# Missing servers, and promtool (Debian's prometheus package, for the metrics tests and
+# `make rules`), are installed with apt-get when we run as root. Each server gets free
 # ports and a data directory under one temp dir, and is stopped by PID when the command
 # ends, however it ends. The command sees ORDERFLOW_TEST_REDIS_URL,
 # ORDERFLOW_TEST_AMQP_URL, ORDERFLOW_TEST_RABBITMQ_API (management API, for a vhost per
@@ -176,6 +177,12 @@ start_rabbitmq() {
 	export ORDERFLOW_TEST_RABBITMQCTL="$dir/rabbitmqctl"
 	log "rabbitmq on 127.0.0.1:$amqp (management on $mgmt)"
 }
+
+# promtool checks the worker's /metrics and the alert rules; it is a tool, not a server:
+# nothing is started.
+if ! ensure_installed prometheus promtool; then
+	unavailable promtool "promtool is not installed and we are not root"
+fi
 
 start_redis
 # A port taken between our check and the broker's bind fails its start: try afresh.

@@ -65,7 +65,7 @@ func runStoreSuite(t *testing.T, b backend) {
 	ctx := context.Background()
 	usd, _ := money.ParseCurrency("USD")
 	newOrder := func(t *testing.T, id string) *order.Order {
-		o, err := order.New(order.ID(id), "cust-1", 500, usd, time.Now())
+		o, err := order.New(order.Placed{ID: order.ID(id), CustomerID: "cust-1", Total: 500, Currency: usd, PlacedAt: time.Now()}, time.Now())
 		require.NoError(t, err)
 		return o
 	}

@@ -19,6 +19,7 @@ import (
 func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider) (*TestWorker, func(), error) {
 	wire.Build(
 		worker.Set,
+		wire.Value(worker.Version("test")),
 		worker.InprocSet,
 		worker.NewMemoryStorage,
 		wire.Struct(new(TestWorker), "Worker", "Broker", "Payments", "Storage", "Registry", "Keys"),
@@ -31,6 +32,7 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider, transport worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	wire.Build(
 		worker.Set,
+		wire.Value(worker.Version("test")),
 		wire.Struct(new(TestWorker), "Worker", "Payments", "Storage", "Registry", "Keys"),
 	)
 	return nil, nil, nil

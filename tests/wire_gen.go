@@ -24,17 +24,27 @@ import (
 func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider) (*TestWorker, func(), error) {
 	broker, cleanup := worker.NewInprocBroker(logger)
 	workerTransport := worker.NewInprocTransport(broker)
-	storage := worker.NewMemoryStorage()
 	registry := worker.NewMetricsRegistry()
-	metrics, err := middleware.NewMetrics(registry)
+	version := _wireVersionValue
+	metrics, err := worker.NewMetrics(registry, version, workerTransport, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	publisher := worker.NewPublisher(workerTransport, metrics)
+	storage := worker.NewMemoryStorage()
+	middlewareMetrics, err := middleware.NewMetrics(registry)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
-	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
-	publisher := workerTransport.Publisher
+	paymentProvider, err := worker.ProvidePaymentProvider(cfg, logger, provider, registry)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
 	keys, err := worker.NewSigningKeys(cfg, logger)
 	if err != nil {
 		cleanup()
@@ -43,8 +53,8 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	tracingTracer := worker.NewTracer(tracer, workerTransport)
 	handlersPublisher := handlers.NewPublisher(publisher, keys, tracingTracer)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
-	router, err := worker.NewRouter(cfg, logger, workerTransport, storage, metrics, application, handlersPublisher, table, clock, keys, tracingTracer)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, metrics)
+	router, err := worker.NewRouter(cfg, logger, workerTransport, publisher, storage, middlewareMetrics, application, handlersPublisher, table, clock, keys, tracingTracer)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
@@ -56,8 +66,8 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 		cleanup()
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v, metricsHandler, logger, access)
-	workerWorker := worker.New(cfg, logger, router, api, stores, tracer)
+	api := httpapi.New(application, v, metricsHandler, logger, access, metrics)
+	workerWorker := worker.New(cfg, logger, router, api, stores, v, metrics, tracer)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
 		Broker:   broker,
@@ -71,18 +81,30 @@ func initializeTestWorker(cfg *configs.Config, logger *slog.Logger, table []hand
 	}, nil
 }
 
+var (
+	_wireVersionValue = worker.Version("test")
+)
+
 // initializeWorkerOn builds a worker that runs the handlers of table on the given
 // transport and storage, for tests that wrap them (fault injection, real Redis).
 func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handlers.Definition, clock app.Clock, tracer trace.TracerProvider, transport2 worker.Transport, storage worker.Storage) (*TestWorker, func(), error) {
 	registry := worker.NewMetricsRegistry()
-	metrics, err := middleware.NewMetrics(registry)
+	version := _wireWorkerVersionValue
+	metrics, err := worker.NewMetrics(registry, version, transport2, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	publisher := worker.NewPublisher(transport2, metrics)
+	middlewareMetrics, err := middleware.NewMetrics(registry)
 	if err != nil {
 		return nil, nil, err
 	}
 	stores := storage.Stores
 	provider := worker.NewPaySim(cfg)
-	paymentProvider := worker.ProvidePaymentProvider(cfg, logger, provider)
-	publisher := transport2.Publisher
+	paymentProvider, err := worker.ProvidePaymentProvider(cfg, logger, provider, registry)
+	if err != nil {
+		return nil, nil, err
+	}
 	keys, err := worker.NewSigningKeys(cfg, logger)
 	if err != nil {
 		return nil, nil, err
@@ -90,8 +112,8 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	tracingTracer := worker.NewTracer(tracer, transport2)
 	handlersPublisher := handlers.NewPublisher(publisher, keys, tracingTracer)
 	orderIDSecret := worker.NewOrderIDSecret(keys)
-	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret)
-	router, err := worker.NewRouter(cfg, logger, transport2, storage, metrics, application, handlersPublisher, table, clock, keys, tracingTracer)
+	application := app.New(stores, paymentProvider, handlersPublisher, clock, orderIDSecret, metrics)
+	router, err := worker.NewRouter(cfg, logger, transport2, publisher, storage, middlewareMetrics, application, handlersPublisher, table, clock, keys, tracingTracer)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,8 +123,8 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	if err != nil {
 		return nil, nil, err
 	}
-	api := httpapi.New(application, v, metricsHandler, logger, access)
-	workerWorker := worker.New(cfg, logger, router, api, stores, tracer)
+	api := httpapi.New(application, v, metricsHandler, logger, access, metrics)
+	workerWorker := worker.New(cfg, logger, router, api, stores, v, metrics, tracer)
 	testWorker := &TestWorker{
 		Worker:   workerWorker,
 		Payments: provider,
@@ -113,3 +135,7 @@ func initializeWorkerOn(cfg *configs.Config, logger *slog.Logger, table []handle
 	return testWorker, func() {
 	}, nil
 }
+
+var (
+	_wireWorkerVersionValue = worker.Version("test")
+)

@@ -49,8 +49,8 @@ func fuzzAPI(publisher app.EventPublisher) http.Handler {
 		Notifications:   memory.NewNotifications(),
 		IdempotencyKeys: memory.NewLeases(),
 	}
-	application := app.New(stores, nil, publisher, nil, app.OrderIDSecret("fuzz secret"))
-	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpapi.Access{}).Public()
+	application := app.New(stores, nil, publisher, nil, app.OrderIDSecret("fuzz secret"), nil)
+	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.DiscardHandler), httpapi.Access{}, nil).Public()
 }
 
 // FuzzPostOrders sends POST /orders any body, Content-Type and Idempotency-Key. The API

@@ -37,11 +37,12 @@ type Check struct {
 
 // API serves the HTTP API.
 type API struct {
-	app     *app.Application
-	checks  []Check
-	metrics http.Handler
-	logger  *slog.Logger
-	access  Access
+	app      *app.Application
+	checks   []Check
+	metrics  http.Handler
+	logger   *slog.Logger
+	access   Access
+	observer Observer
 	// draining makes /readyz fail from SIGTERM on, while requests are still served.
 	draining atomic.Bool
 }
@@ -59,44 +60,50 @@ type Access struct {
 type MetricsHandler http.Handler
 
 // New returns the API over the use cases; checks decide /readyz, metrics is what
-// /metrics shows, and access which tokens each listener requires.
-func New(application *app.Application, checks []Check, metrics MetricsHandler, logger *slog.Logger, access Access) *API {
-	return &API{app: application, checks: checks, metrics: metrics, logger: logger, access: access}
+// /metrics shows, access which tokens each listener requires, and observer (nil for
+// none) is told of every request.
+func New(application *app.Application, checks []Check, metrics MetricsHandler, logger *slog.Logger, access Access, observer Observer) *API {
+	return &API{app: application, checks: checks, metrics: metrics, logger: logger, access: access, observer: observer}
 }
 
 // Public returns the routes of the public listener. The admin routes answer 404 here,
 // the same as a path that does not exist.
 func (a *API) Public() http.Handler {
-	mux := http.NewServeMux()
+	mux := newRoutes()
 	mux.HandleFunc("POST /orders", a.placeOrder)
 	mux.HandleFunc("GET /orders/{id}", a.getOrder)
 	mux.HandleFunc("GET /inventory/{sku}", a.getStock)
 	mux.HandleFunc("PUT /inventory/{sku}", notFound)
 	mux.HandleFunc("GET /notifications", a.listNotifications)
 	mux.Handle("GET /metrics", a.metrics)
-	return a.withProbes(requireToken(a.access.APITokens, mux))
+	return a.listener(ListenerPublic, a.access.APITokens, mux)
 }
 
 // Admin returns the routes of the admin listener: setting stock (each change logged as
 // an audit line), reading it, and metrics.
 func (a *API) Admin() http.Handler {
-	mux := http.NewServeMux()
+	mux := newRoutes()
 	mux.HandleFunc("PUT /inventory/{sku}", a.putStock)
 	mux.HandleFunc("GET /inventory/{sku}", a.getStock)
 	mux.Handle("GET /metrics", a.metrics)
-	return a.withProbes(requireToken(a.access.AdminTokens, mux))
+	return a.listener(ListenerAdmin, a.access.AdminTokens, mux)
 }
 
-// withProbes answers /healthz and /readyz without a token, for load balancers and
-// orchestrators, and passes everything else to next.
-func (a *API) withProbes(next http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+// listener serves mux behind tokens, and /healthz and /readyz without a token, for load
+// balancers and orchestrators; the observer, when there is one, is told of every
+// request.
+func (a *API) listener(name string, tokens []string, mux *routes) http.Handler {
+	probes := newRoutes()
+	probes.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", a.ready)
-	mux.Handle("/", next)
-	return mux
+	probes.HandleFunc("GET /readyz", a.ready)
+	// Not a route of its own: a request that gets there is named by a route of mux.
+	probes.ServeMux.Handle("/", requireToken(tokens, mux))
+	if a.observer == nil {
+		return probes
+	}
+	return observed(name, a.observer, probes, mux)
 }
 
 func notFound(w http.ResponseWriter, _ *http.Request) {
@@ -278,6 +285,27 @@ func (a *API) listNotifications(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// ReadyTimeout bounds one evaluation of the readiness checks.
+const ReadyTimeout = 2 * time.Second
+
+// Ready runs every check within ReadyTimeout and reports whether all answered, with each
+// check's answer ("ok" or its error), as /readyz shows them.
+func Ready(ctx context.Context, checks []Check) (bool, map[string]string) {
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	answers := make(map[string]string, len(checks))
+	ready := true
+	for _, c := range checks {
+		if err := c.Fn(ctx); err != nil {
+			answers[c.Name] = err.Error()
+			ready = false
+			continue
+		}
+		answers[c.Name] = "ok"
+	}
+	return ready, answers
+}
+
 // Drain makes /readyz answer 503 from now on, so load balancers stop sending requests
 // before the server stops taking them.
 func (a *API) Drain() { a.draining.Store(true) }
@@ -287,18 +315,7 @@ func (a *API) ready(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "draining", "checks": map[string]string{}})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ready := true
-	for _, c := range a.checks {
-		if err := c.Fn(ctx); err != nil {
-			checks[c.Name] = err.Error()
-			ready = false
-			continue
-		}
-		checks[c.Name] = "ok"
-	}
+	ready, checks := Ready(r.Context(), a.checks)
 	if !ready {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unready", "checks": checks})
 		return
@@ -319,7 +336,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
 		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 		return false
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(serverWriter(w), r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
 	err := dec.Decode(dst)
 	if err == nil && dec.Decode(&json.RawMessage{}) != io.EOF {

@@ -28,7 +28,7 @@ func TestReadyz_names_what_is_down(t *testing.T) {
 		{Name: "broker", Fn: func(context.Context) error { return nil }},
 		{Name: "store", Fn: func(context.Context) error { return errors.New("dial tcp 127.0.0.1:6379: connection refused") }},
 	}
-	api := httpapi.New(&app.Application{}, checks, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{})
+	api := httpapi.New(&app.Application{}, checks, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{}, nil)
 	rec := httptest.NewRecorder()
 	api.Public().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
@@ -45,8 +45,8 @@ func (failingPublisher) Publish(context.Context, ...event.Event) error {
 func TestPostOrders_503_with_retry_after_when_the_event_cannot_be_sent(t *testing.T) {
 	t.Parallel()
 	keys := memory.NewLeases()
-	application := app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil, nil)
-	api := httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{})
+	application := app.New(app.Stores{IdempotencyKeys: keys}, nil, failingPublisher{}, nil, nil, nil)
+	api := httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{}, nil)
 	body := `{"customer_id": "c", "items": [{"sku": "S", "quantity": 1, "unit_price_cents": 1}], "currency": "USD"}`
 
 	rec := httptest.NewRecorder()
@@ -102,8 +102,8 @@ func post(api *httpapi.API, key, body string) *httptest.ResponseRecorder {
 }
 
 func newAPI(publisher app.EventPublisher) *httpapi.API {
-	application := app.New(app.Stores{IdempotencyKeys: memory.NewLeases()}, nil, publisher, nil, app.OrderIDSecret("test secret"))
-	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{})
+	application := app.New(app.Stores{IdempotencyKeys: memory.NewLeases()}, nil, publisher, nil, app.OrderIDSecret("test secret"), nil)
+	return httpapi.New(application, nil, http.NotFoundHandler(), slog.New(slog.NewTextHandler(io.Discard, nil)), httpapi.Access{}, nil)
 }
 
 func TestPostOrders_409_while_the_same_key_is_in_progress(t *testing.T) {
@@ -167,10 +167,10 @@ func newStockAPI(access httpapi.Access, logs io.Writer) *httpapi.API {
 	stores := app.Stores{
 		Inventory: memory.NewInventory(), Notifications: memory.NewNotifications(), IdempotencyKeys: memory.NewLeases(),
 	}
-	application := app.New(stores, nil, &recordingPublisher{}, nil, app.OrderIDSecret("test secret"))
+	application := app.New(stores, nil, &recordingPublisher{}, nil, app.OrderIDSecret("test secret"), nil)
 	return httpapi.New(application, nil, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "# metrics\n")
-	}), slog.New(slog.NewJSONHandler(logs, nil)), access)
+	}), slog.New(slog.NewJSONHandler(logs, nil)), access, nil)
 }
 
 func serve(h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {

@@ -1,8 +1,10 @@
 package worker
 
 import (
+	"fmt"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/orderflow/orderflow/app/adapters/paybreaker"
@@ -11,10 +13,11 @@ import (
 	"github.com/orderflow/orderflow/domain/payment"
 )
 
-// ProvidePaymentProvider returns the simulated provider behind a circuit breaker.
-func ProvidePaymentProvider(cfg *configs.Config, logger *slog.Logger, sim *paysim.Provider) payment.Provider {
+// ProvidePaymentProvider returns the simulated provider behind a circuit breaker, whose
+// state reg shows as orderflow_payment_breaker_state.
+func ProvidePaymentProvider(cfg *configs.Config, logger *slog.Logger, sim *paysim.Provider, reg prometheus.Registerer) (payment.Provider, error) {
 	b := cfg.Payment.Breaker
-	return paybreaker.New(sim, paybreaker.Settings{
+	provider := paybreaker.New(sim, paybreaker.Settings{
 		Failures:        b.Failures,
 		OpenFor:         b.OpenFor,
 		HalfOpenCharges: b.HalfOpenCharges,
@@ -22,6 +25,17 @@ func ProvidePaymentProvider(cfg *configs.Config, logger *slog.Logger, sim *paysi
 			logger.Warn("payment provider circuit breaker", "from", from.String(), "to", to.String())
 		},
 	})
+	// Read at scrape time rather than kept from OnStateChange: gobreaker leaves open
+	// for half-open only when asked, so a gauge set on changes would show an idle
+	// worker's breaker open long after open_for.
+	state := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "orderflow_payment_breaker_state",
+		Help: "State of the circuit breaker in front of the payment provider: 0 closed, 1 half-open (trial charges), 2 open (captures fail fast).",
+	}, func() float64 { return breakerValue(provider.State()) })
+	if err := reg.Register(state); err != nil {
+		return nil, fmt.Errorf("register breaker metrics: %w", err)
+	}
+	return provider, nil
 }
 
 // NewPaySim returns the simulated provider configured by cfg.

@@ -19,9 +19,10 @@ import (
 )
 
 // NewRouter adds every handler of table to a router, each on its own queue with its own
-// chain. Every problem of every row (its settings, its chain, its configuration) is
-// reported together.
-func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, storage Storage, metrics *middleware.Metrics, application *app.Application, publisher app.EventPublisher, table []handlers.Definition, clock app.Clock, keys *signing.Keys, tracer tracing.Tracer) (*message.Router, error) {
+// chain; handlers publish events through events, and the poison stage through out.
+// Every problem of every row (its settings, its chain, its configuration) is reported
+// together.
+func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, out message.Publisher, storage Storage, metrics *middleware.Metrics, application *app.Application, events app.EventPublisher, table []handlers.Definition, clock app.Clock, keys *signing.Keys, tracer tracing.Tracer) (*message.Router, error) {
 	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: cfg.ShutdownTimeout}, watermillLogger(logger, false))
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
@@ -32,12 +33,12 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 	if err != nil {
 		return nil, err
 	}
-	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, dedup: storage.Dedup, metrics: metrics, clock: clock, keys: keys}
+	stages := stageBuilder{cfg: cfg, logger: logger, transport: transport, publisher: out, dedup: storage.Dedup, metrics: metrics, clock: clock, keys: keys}
 	// The router closes a handler's subscriber when it stops; the transport is shared by
 	// every handler and the HTTP API, so only its owner closes it.
 	sub := unclosable{transport.Subscriber}
 	if c, ok := transport.Subscriber.(poisonCounter); ok {
-		c.CountPoisoned(metrics.Poisoned)
+		c.CountPoisoned(metrics.Rejected)
 	}
 	var errs []error
 	for _, row := range rows {
@@ -51,7 +52,10 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, st
 			errs = append(errs, fmt.Errorf("chain of handler %s: %w", row.Name, err))
 			continue
 		}
-		router.AddConsumerHandler(row.Name, queue, sub, row.Handler.Func(publisher)).AddMiddleware(chain...)
+		if row.Chain.Has(handlers.StageMetrics) {
+			metrics.Prepare(row.Name)
+		}
+		router.AddConsumerHandler(row.Name, queue, sub, row.Handler.Func(events)).AddMiddleware(chain...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -142,7 +146,7 @@ func checkStageConfig(def handlers.Definition, o configs.HandlerOverride) []erro
 
 // poisonCounter is a subscriber that poisons some messages itself, before any chain sees
 // them (the AMQP subscriber, those over amqp.max_* limits); they are counted with the
-// poison stage's counter all the same.
+// poison stage's counter all the same, and under outcome rejected.
 type poisonCounter interface {
 	CountPoisoned(fn func(handler string))
 }

@@ -87,7 +87,7 @@ func newRouter(t *testing.T, cfg *configs.Config, table []handlers.Definition) e
 	defer closeBroker()
 	metrics, err := middleware.NewMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
-	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table, time.Now, signing.Random(), tracing.New(nil, "gochannel"))
+	_, err = worker.NewRouter(cfg, logger, worker.NewInprocTransport(broker), broker, worker.NewMemoryStorage(), metrics, &app.Application{}, nil, table, time.Now, signing.Random(), tracing.New(nil, "gochannel"))
 	return err
 }
 

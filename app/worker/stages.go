@@ -22,6 +22,8 @@ type stageBuilder struct {
 	cfg       *configs.Config
 	logger    *slog.Logger
 	transport Transport
+	// publisher is the transport's, with publish metrics.
+	publisher message.Publisher
 	dedup     lease.Store
 	metrics   *middleware.Metrics
 	clock     app.Clock
@@ -44,12 +46,12 @@ var builtinStages = map[string]builtinStage{
 	handlers.StageMetrics.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
 		return b.metrics.Middleware, nil
 	},
-	handlers.StageThrottle.Name: func(_ stageBuilder, hc configs.Handler) (message.HandlerMiddleware, error) {
-		return middleware.NewThrottle(middleware.Throttle{PerSecond: hc.Throttle.PerSecond, Burst: hc.Throttle.Burst})
+	handlers.StageThrottle.Name: func(b stageBuilder, hc configs.Handler) (message.HandlerMiddleware, error) {
+		return middleware.NewThrottle(middleware.Throttle{PerSecond: hc.Throttle.PerSecond, Burst: hc.Throttle.Burst, OnWait: b.metrics.Waited})
 	},
 	handlers.StagePoison.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
 		return middleware.Poison{
-			Publisher:  b.transport.Publisher,
+			Publisher:  b.publisher,
 			Topic:      envelope.PoisonTopic,
 			Logger:     b.logger,
 			OnPoisoned: b.metrics.Poisoned,
@@ -73,7 +75,7 @@ var builtinStages = map[string]builtinStage{
 			Logger:  b.logger,
 		}.Middleware, nil
 	},
-	handlers.StageRetry.Name: func(_ stageBuilder, hc configs.Handler) (message.HandlerMiddleware, error) {
+	handlers.StageRetry.Name: func(b stageBuilder, hc configs.Handler) (message.HandlerMiddleware, error) {
 		r := hc.Retry
 		return middleware.Retry{
 			MaxAttempts:     r.MaxAttempts,
@@ -81,6 +83,7 @@ var builtinStages = map[string]builtinStage{
 			MaxInterval:     r.MaxInterval,
 			MaxElapsed:      r.MaxElapsed,
 			Jitter:          r.Jitter,
+			OnRetry:         b.metrics.Retried,
 		}.Middleware, nil
 	},
 	handlers.StageDedup.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {

@@ -32,6 +32,9 @@ type Transport struct {
 	Check func(ctx context.Context) error
 	// System names the broker in traces: "rabbitmq" or "gochannel".
 	System string
+	// Queues reads the broker's figures of the worker's queues for the queue metrics;
+	// nil on a broker that has no queues to read (the in-process one).
+	Queues QueueStats
 }
 
 // ProvideTransport connects to the broker that cfg names.
@@ -76,12 +79,22 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 			logger.Error("close amqp transport", "error", err)
 		}
 	}
+	queues := broker.QueueStats
+	if cfg.AMQP.ManagementURL != "" {
+		api, err := broker.NewManagement(cfg.AMQP.ManagementURL, "rabbitmq management api at "+configs.Redact(cfg.AMQP.ManagementURL), cfg.AMQP.URL)
+		if err != nil {
+			closeBroker()
+			return Transport{}, nil, fmt.Errorf("%s: %w", where, err)
+		}
+		queues = api.QueueStats
+	}
 	return Transport{
 		Publisher:  broker.Publisher,
 		Subscriber: broker.Subscriber,
 		Delayer:    broker.Publisher,
 		Check:      broker.Check,
 		System:     "rabbitmq",
+		Queues:     queues,
 	}, closeBroker, nil
 }
 
@@ -100,4 +113,10 @@ func NewInprocBroker(logger *slog.Logger) (*inproc.Broker, func()) {
 // NewInprocTransport runs the worker on the in-process broker.
 func NewInprocTransport(broker *inproc.Broker) Transport {
 	return Transport{Publisher: broker, Subscriber: broker, Check: broker.Check, System: "gochannel"}
+}
+
+// NewPublisher is the transport's publisher with publish metrics: every publish of the
+// worker goes through it, events and the poison queue alike.
+func NewPublisher(transport Transport, m *Metrics) message.Publisher {
+	return m.Publisher(transport.Publisher)
 }

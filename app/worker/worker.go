@@ -23,12 +23,14 @@ import (
 
 // Worker is the whole service: the router and the HTTP API.
 type Worker struct {
-	cfg    *configs.Config
-	logger *slog.Logger
-	router *message.Router
-	api    *httpapi.API
-	stores app.Stores
-	tracer trace.TracerProvider
+	cfg     *configs.Config
+	logger  *slog.Logger
+	router  *message.Router
+	api     *httpapi.API
+	stores  app.Stores
+	checks  []httpapi.Check
+	metrics *Metrics
+	tracer  trace.TracerProvider
 
 	// listeners are set by Serve, which opens them before the worker exists; else Run
 	// listens itself.
@@ -40,9 +42,10 @@ type Worker struct {
 	started   chan struct{}
 }
 
-// New returns a worker that is not running yet.
-func New(cfg *configs.Config, logger *slog.Logger, router *message.Router, api *httpapi.API, stores app.Stores, tracer trace.TracerProvider) *Worker {
-	return &Worker{cfg: cfg, logger: logger, router: router, api: api, stores: stores, tracer: tracer, started: make(chan struct{})}
+// New returns a worker that is not running yet; checks are those of /readyz, which
+// metrics also evaluates for orderflow_ready.
+func New(cfg *configs.Config, logger *slog.Logger, router *message.Router, api *httpapi.API, stores app.Stores, checks []httpapi.Check, metrics *Metrics, tracer trace.TracerProvider) *Worker {
+	return &Worker{cfg: cfg, logger: logger, router: router, api: api, stores: stores, checks: checks, metrics: metrics, tracer: tracer, started: make(chan struct{})}
 }
 
 // Started is closed once the router runs and the HTTP API listens.
@@ -116,6 +119,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	case err := <-routerDone:
 		return fmt.Errorf("router stopped at start: %w", err)
 	}
+
+	readinessCtx, stopReadiness := context.WithCancel(ctx)
+	readinessDone := make(chan struct{})
+	go func() {
+		w.metrics.WatchReadiness(readinessCtx, w.checks)
+		close(readinessDone)
+	}()
+	defer func() {
+		stopReadiness()
+		<-readinessDone
+	}()
 
 	serverDone := make(chan error, 2)
 	go func() { serverDone <- server.Serve(listener) }()

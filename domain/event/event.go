@@ -172,11 +172,12 @@ func (e OrderPlaced) Validate() (order.Placed, error) {
 	if err != nil {
 		return order.Placed{}, domain.InField("currency", err)
 	}
-	if _, err := time.Parse(time.RFC3339, e.PlacedAt); err != nil {
+	placedAt, err := time.Parse(time.RFC3339, e.PlacedAt)
+	if err != nil {
 		return order.Placed{}, domain.Rulef("placed_at must be an RFC 3339 time")
 	}
 	return order.Placed{
-		ID: id, CustomerID: customer, Lines: lines, Total: total, Currency: currency,
+		ID: id, CustomerID: customer, Lines: lines, Total: total, Currency: currency, PlacedAt: placedAt,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,6 +30,7 @@ func TestOrderPlaced_contract_example(t *testing.T) {
 	assert.Equal(t, order.CustomerID("cust-42"), placed.CustomerID)
 	assert.Equal(t, money.Cents(3998), placed.Total)
 	assert.Equal(t, "USD", placed.Currency.String())
+	assert.Equal(t, time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), placed.PlacedAt.UTC())
 	require.Len(t, placed.Items(), 1)
 	assert.EqualValues(t, 2, placed.Items()[0].Quantity)
 }

@@ -120,17 +120,19 @@ type Order struct {
 	currency   money.Currency
 	status     Status
 	reason     Reason
+	placedAt   time.Time
 	updatedAt  time.Time
 }
 
-// New returns a pending order.
-func New(id ID, customerID CustomerID, total money.Cents, currency money.Currency, now time.Time) (*Order, error) {
-	if id == "" || customerID == "" || currency.IsZero() {
+// New records the placed order p as pending at now. Its id, customer and currency are
+// required; its placed time may be zero (unknown).
+func New(p Placed, now time.Time) (*Order, error) {
+	if p.ID == "" || p.CustomerID == "" || p.Currency.IsZero() {
 		return nil, errors.New("new order: id, customer and currency are required")
 	}
 	return &Order{
-		id: id, customerID: customerID, total: total, currency: currency,
-		status: Pending, updatedAt: now.UTC(),
+		id: p.ID, customerID: p.CustomerID, total: p.Total, currency: p.Currency,
+		status: Pending, placedAt: p.PlacedAt.UTC(), updatedAt: now.UTC(),
 	}, nil
 }
 
@@ -141,6 +143,10 @@ func (o *Order) Currency() money.Currency { return o.currency }
 func (o *Order) Status() Status           { return o.status }
 func (o *Order) Reason() Reason           { return o.reason }
 func (o *Order) UpdatedAt() time.Time     { return o.updatedAt }
+
+// PlacedAt is when the customer placed the order (the event's placed_at); zero for an
+// order stored before it was kept.
+func (o *Order) PlacedAt() time.Time { return o.placedAt }
 
 // MarkReserved records that all items were reserved.
 func (o *Order) MarkReserved(now time.Time) error { return o.transition(Reserved, now) }
@@ -223,6 +229,7 @@ type Snapshot struct {
 	Currency   string    `json:"currency"`
 	Status     string    `json:"status"`
 	Reason     string    `json:"reason,omitempty"`
+	PlacedAt   time.Time `json:"placed_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }
 
@@ -231,7 +238,7 @@ func (o *Order) Snapshot() Snapshot {
 	return Snapshot{
 		ID: string(o.id), CustomerID: string(o.customerID), TotalCents: int64(o.total),
 		Currency: o.currency.String(), Status: o.status.String(), Reason: o.reason.String(),
-		UpdatedAt: o.updatedAt,
+		PlacedAt: o.placedAt, UpdatedAt: o.updatedAt,
 	}
 }
 
@@ -259,7 +266,7 @@ func FromSnapshot(s Snapshot) (*Order, error) {
 	}
 	return &Order{
 		id: id, customerID: customer, total: money.Cents(s.TotalCents), currency: currency,
-		status: status, reason: reason, updatedAt: s.UpdatedAt,
+		status: status, reason: reason, placedAt: s.PlacedAt, updatedAt: s.UpdatedAt,
 	}, nil
 }
 
@@ -288,6 +295,8 @@ type Placed struct {
 	Lines      []Line
 	Total      money.Cents
 	Currency   money.Currency
+	// PlacedAt is when the customer placed it, by the producer's clock.
+	PlacedAt time.Time
 }
 
 // Items returns what to reserve for the order.

@@ -18,7 +18,7 @@ func newOrder(t *testing.T) *order.Order {
 	t.Helper()
 	usd, err := money.ParseCurrency("USD")
 	require.NoError(t, err)
-	o, err := order.New("ord-1", "cust-1", 100, usd, now)
+	o, err := order.New(order.Placed{ID: "ord-1", CustomerID: "cust-1", Total: 100, Currency: usd, PlacedAt: now}, now)
 	require.NoError(t, err)
 	return o
 }
@@ -168,7 +168,7 @@ func TestOrder_snapshot_round_trip(t *testing.T) {
 
 func TestNew_requires_fields(t *testing.T) {
 	t.Parallel()
-	_, err := order.New("", "cust-1", 1, money.Currency{}, now)
+	_, err := order.New(order.Placed{CustomerID: "cust-1", Total: 1}, now)
 	assert.Error(t, err)
 }
 
@@ -226,7 +226,7 @@ func TestOrder_apply_is_a_no_op_for_a_replay(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	at := func(steps ...func(o *order.Order) error) *order.Order {
-		o, err := order.New("ord-1", "cust-1", 100, usdForReplay(t), now)
+		o, err := order.New(order.Placed{ID: "ord-1", CustomerID: "cust-1", Total: 100, Currency: usdForReplay(t)}, now)
 		require.NoError(t, err)
 		for _, step := range steps {
 			require.NoError(t, step(o))

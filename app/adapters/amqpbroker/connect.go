@@ -44,6 +44,7 @@ type Broker struct {
 	closers    []interface{ Close() error }
 	pubConn    *wamqp.ConnectionWrapper
 	subConn    *wamqp.ConnectionWrapper
+	topology   *Topology
 }
 
 // Connect opens one connection to consume and one to publish, as RabbitMQ advises (its
@@ -94,6 +95,7 @@ func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
 		closers:    []interface{ Close() error }{sub, pub, pubConn, subConn},
 		pubConn:    pubConn,
 		subConn:    subConn,
+		topology:   topology,
 	}, nil
 }
 
