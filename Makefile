@@ -32,7 +32,7 @@ image: ## container image orderflow:latest (IMAGE): static binary, CA certificat
 # which it imports through `replace ... => ../..`. -mod=mod: a dependency added to this
 # go.mod is then added to its go.mod and go.sum as it builds, instead of failing it.
 VALIDATE := $(GO) -C deploy/validate
-test: ## every test, unit and integration, against real Redis and RabbitMQ started here; the deploy/ manifests; the alert rules; then every fuzz target for FUZZTIME
+test: ## every test, unit and integration, against real Redis and RabbitMQ started here; the deploy/ manifests; the alert rules; then every fuzz target
 	bash tests/services.sh $(GO) test -count=1 $(PKGS)
 	$(VALIDATE) test -mod=mod -count=1 ./...
 	$(MAKE) --no-print-directory rules
@@ -46,12 +46,23 @@ test-race: ## every test under the race detector
 
 # Go fuzzes one target per invocation, so each target has its line. `go test` runs their
 # seed corpora (testdata/fuzz/<Target>) as unit tests already; this mutates them too.
-FUZZTIME ?= 5s
+# Counts of inputs, not durations: with a duration, go1.26's fuzz coordinator can report
+# "context deadline exceeded" when a worker is mid-input at the deadline on a busy
+# machine (golang/go#75804), which fails the run with no crasher. Each count is a few
+# seconds here; FUZZTIME=30s (or 1000000x) applies to every target.
+FUZZ_DECODE     ?= 30000x
+FUZZ_UNMARSHAL  ?= 20000x
+FUZZ_POSTORDERS ?= 15000x
+ifdef FUZZTIME
+FUZZ_DECODE     = $(FUZZTIME)
+FUZZ_UNMARSHAL  = $(FUZZTIME)
+FUZZ_POSTORDERS = $(FUZZTIME)
+endif
 
-fuzz: ## every fuzz target for FUZZTIME (5s) each: event decoding, the AMQP unmarshaler, POST /orders
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./domain/event
-	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZTIME) ./app/adapters/amqpbroker
-	$(GO) test -run '^$$' -fuzz '^FuzzPostOrders$$' -fuzztime $(FUZZTIME) ./app/httpapi
+fuzz: ## every fuzz target for a few seconds' worth of inputs (FUZZTIME overrides): event decoding, the AMQP unmarshaler, POST /orders
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZ_DECODE) ./domain/event
+	$(GO) test -run '^$$' -fuzz '^FuzzUnmarshal$$' -fuzztime $(FUZZ_UNMARSHAL) ./app/adapters/amqpbroker
+	$(GO) test -run '^$$' -fuzz '^FuzzPostOrders$$' -fuzztime $(FUZZ_POSTORDERS) ./app/httpapi
 
 # promtool comes with Debian's prometheus package, which tests/services.sh installs when
 # missing and run as root. Without it the rules are not checked: a failure under CI=true.
