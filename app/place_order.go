@@ -114,7 +114,9 @@ func (h PlaceOrder) Handle(ctx context.Context, cmd PlaceOrderCommand) (PlaceOrd
 	case state == lease.Done:
 		return PlaceOrderResult{OrderID: strings.TrimPrefix(held, request+"/"), Replayed: true}, nil
 	}
-	if err := h.publisher.Publish(WithIdempotencyKey(ctx, cmd.IdempotencyKey), placed); err != nil {
+	// The message id derives from the order id, which is keyed by the server's secret:
+	// nobody who knows the key can publish a message under that id first.
+	if err := h.publisher.Publish(WithIdempotencyKey(ctx, placed.OrderID), placed); err != nil {
 		// The key must not promise an order that was never sent.
 		if rerr := h.keys.Release(context.WithoutCancel(ctx), cmd.IdempotencyKey, token); rerr != nil {
 			err = fmt.Errorf("%w (and release idempotency key: %v)", err, rerr)

@@ -390,3 +390,15 @@ func TestLoad_secret_from_file(t *testing.T) {
 	assert.Equal(t, "ORDERFLOW_REDIS_URL_FILE: "+empty+" is empty", err.Error())
 	assert.NotContains(t, err.Error(), "s3cret")
 }
+
+// TestLoad_redis_mode_from_the_environment: ORDERFLOW_REDIS_MODE (CONTRACT 6) picks how
+// the URL is read; anything but single, cluster or sentinel is refused by name.
+func TestLoad_redis_mode_from_the_environment(t *testing.T) {
+	t.Parallel()
+	cfg, err := configs.Load("", env(map[string]string{"ORDERFLOW_REDIS_MODE": "cluster"}))
+	require.NoError(t, err)
+	assert.Equal(t, "cluster", cfg.Redis.Mode)
+	assert.Equal(t, "single", configs.Default().Redis.Mode)
+	_, err = configs.Load("", env(map[string]string{"ORDERFLOW_REDIS_MODE": "ring"}))
+	assert.EqualError(t, err, `redis.mode (ORDERFLOW_REDIS_MODE): must be "single", "cluster" or "sentinel", got "ring"`)
+}

@@ -26,8 +26,8 @@ type Config struct {
 	Redis           Redis         `yaml:"redis"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// DrainWindow is how long /readyz answers 503 after SIGTERM before the HTTP servers
-	// stop, so load balancers take the worker out before it stops taking requests; the
-	// shutdown timeout starts after it.
+	// stop, so load balancers take the worker out before it stops taking requests. It
+	// is part of ShutdownTimeout, and at most half of it.
 	DrainWindow time.Duration `yaml:"drain_window"`
 	LogLevel    string        `yaml:"log_level"`
 	Payment     Payment       `yaml:"payment"`
@@ -174,6 +174,8 @@ type AMQP struct {
 
 // Redis configures the Redis connection.
 type Redis struct {
+	// Mode is single, cluster or sentinel: how URL is read (CONTRACT 6).
+	Mode string `yaml:"mode"`
 	// URL holds the password: its variable may name a file instead (_FILE).
 	URL string `yaml:"url" env:"file"`
 	TLS TLS    `yaml:"tls"`

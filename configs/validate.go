@@ -49,6 +49,11 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.AMQP.TLS.validate("amqp.tls", "amqp.url ("+EnvAMQPURL+")", c.AMQP.URL, "amqp")...)
 	errs = append(errs, c.Redis.TLS.validate("redis.tls", "redis.url ("+EnvRedisURL+")", c.Redis.URL, "redis")...)
+	switch c.Redis.Mode {
+	case "single", "cluster", "sentinel":
+	default:
+		bad("redis.mode (ORDERFLOW_REDIS_MODE)", "must be \"single\", \"cluster\" or \"sentinel\", got %q", c.Redis.Mode)
+	}
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "must be \"classic\" or \"quorum\", got %q", c.AMQP.QueueType)
 	}

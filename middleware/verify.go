@@ -29,8 +29,11 @@ func (e *SignatureError) Permanent() bool { return true }
 
 // Verify lets through only what Orderflow signed, and what foreign producers may send
 // unsigned: the events named in Open (order.placed), stripped of the metadata that steers
-// Orderflow itself (envelope.Internal), which counts only on a signed message. With nil
-// Keys it checks nothing: the broker runs unsigned (signing.allow_unsigned).
+// Orderflow itself (envelope.Internal), which counts only on a signed message. Such a
+// message is then signed with Keys, as if Orderflow had published it: the copies the
+// stages make of it (parked for redelivery, poisoned, replayed) carry the headers only
+// Orderflow sets, and those must count when the copy comes back. With nil Keys it checks
+// nothing: the broker runs unsigned (signing.allow_unsigned).
 type Verify struct {
 	Keys *signing.Keys
 	// Open are the event names accepted without a signature.
@@ -50,6 +53,9 @@ func (v Verify) Middleware(h message.HandlerFunc) message.HandlerFunc {
 			for _, key := range envelope.Internal {
 				delete(msg.Metadata, key)
 			}
+			signature, keyID := v.Keys.Sign(routingKey, msg.UUID, msg.Payload)
+			msg.Metadata.Set(envelope.SignatureKey, signature)
+			msg.Metadata.Set(envelope.KeyIDKey, keyID)
 			return h(msg)
 		}
 		if err := v.Keys.Verify(routingKey, msg.UUID, msg.Payload, signature, msg.Metadata.Get(envelope.KeyIDKey)); err != nil {

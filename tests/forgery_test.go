@@ -1,8 +1,12 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -134,4 +138,50 @@ func TestUnsigned_order_placed_cannot_steer_orderflow(t *testing.T) {
 			assert.Empty(t, w.Tap.Poisoned(t))
 		})
 	}
+}
+
+// TestUnsigned_order_placed_goes_through_every_retry_tier: a foreign order.placed whose
+// handler keeps failing transiently is parked in each retry tier and then poisoned, with
+// a forged redelivery count or without: the copies Orderflow parks carry its own
+// signature, so the count it adds counts, and the one a producer sent does not.
+func TestUnsigned_order_placed_goes_through_every_retry_tier(t *testing.T) {
+	t.Parallel()
+	const name = "always-fails"
+	failing := handlers.Definition{
+		Name: name,
+		New: func(handlers.Deps) (handlers.Handler, error) {
+			return handlers.NewHandler(handlers.On(func(context.Context, event.OrderPlaced) (event.Event, error) {
+				return nil, errors.New("provider timed out")
+			})), nil
+		},
+		Chain: handlers.Standard,
+	}
+	cfg := AMQPConfig(t, nil)
+	cfg.HandlerDefaults.Retry.MaxAttempts = 1
+	w := StartAMQP(t, cfg, []handlers.Definition{failing})
+	order := event.OrderPlaced{
+		OrderID: "ord-tiers", CustomerID: "cust-tiers", Currency: "USD", PlacedAt: "2026-12-01T10:00:00Z",
+		Items: []event.Item{{SKU: "SKU-RED", Quantity: 1, UnitPriceCents: 100}}, TotalCents: 100,
+	}
+	honest := forged(t, order)
+	skipping := forged(t, order, envelope.RedeliveriesKey, "99", envelope.AttemptsBeforeKey, "99")
+	w.Tap.PublishUnsigned(t, event.OrderPlacedName, honest)
+	w.Tap.PublishUnsigned(t, event.OrderPlacedName, skipping)
+
+	var poisoned []*message.Message
+	Eventually(t, 20*time.Second, func() string {
+		poisoned = w.Tap.Poisoned(t)
+		if len(poisoned) < 2 {
+			return fmt.Sprintf("%d of 2 poisoned", len(poisoned))
+		}
+		return ""
+	})
+	tiers := len(cfg.AMQP.RetryDelays)
+	for _, p := range poisoned {
+		assert.Equal(t, "provider timed out", p.Metadata.Get(envelope.PoisonReasonKey))
+		assert.Equal(t, strconv.Itoa(tiers+1), p.Metadata.Get(envelope.PoisonAttemptsKey),
+			"%s: one attempt per delivery, the first and one per tier", p.UUID)
+	}
+	assert.Equal(t, float64(2*tiers), CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"handler": name, "outcome": "parked"}),
+		"each message parked once per tier, the forged count ignored")
 }

@@ -73,10 +73,9 @@ func (a *API) Public() http.Handler {
 	mux.HandleFunc("POST /orders", a.placeOrder)
 	mux.HandleFunc("GET /orders/{id}", a.getOrder)
 	mux.HandleFunc("GET /inventory/{sku}", a.getStock)
-	mux.HandleFunc("PUT /inventory/{sku}", notFound)
 	mux.HandleFunc("GET /notifications", a.listNotifications)
 	mux.Handle("GET /metrics", a.metrics)
-	return a.listener(ListenerPublic, a.access.APITokens, mux)
+	return a.listener(ListenerPublic, a.access.APITokens, mux, "PUT /inventory/{sku}")
 }
 
 // Admin returns the routes of the admin listener: setting stock (each change logged as
@@ -91,9 +90,12 @@ func (a *API) Admin() http.Handler {
 
 // listener serves mux behind tokens, and /healthz and /readyz without a token, for load
 // balancers and orchestrators; the observer, when there is one, is told of every
-// request.
-func (a *API) listener(name string, tokens []string, mux *routes) http.Handler {
+// request. The absent routes answer 404 whatever the token: another listener has them.
+func (a *API) listener(name string, tokens []string, mux *routes, absent ...string) http.Handler {
 	probes := newRoutes()
+	for _, pattern := range absent {
+		probes.HandleFunc(pattern, notFound)
+	}
 	probes.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -339,8 +341,16 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) bool {
 	r.Body = http.MaxBytesReader(serverWriter(w), r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
 	err := dec.Decode(dst)
-	if err == nil && dec.Decode(&json.RawMessage{}) != io.EOF {
-		err = errors.New("data after the JSON object")
+	if err == nil {
+		// Past the object: the end, or more data, which is an error unless the body
+		// was too large to read (413 then).
+		if rest := dec.Decode(&json.RawMessage{}); rest != io.EOF {
+			err = errors.New("data after the JSON object")
+			var tooLarge *http.MaxBytesError
+			if errors.As(rest, &tooLarge) {
+				err = rest
+			}
+		}
 	}
 	var tooLarge *http.MaxBytesError
 	switch {

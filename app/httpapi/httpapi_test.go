@@ -197,6 +197,9 @@ func TestPostOrders_takes_one_json_object_only(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), "data after the JSON object")
 	assert.Zero(t, publisher.count(), "nothing published for a refused body")
 
+	rec = serve(api, http.MethodPost, "/orders", orderBody+strings.Repeat(" ", httpapi.MaxBodyBytes), "Content-Type", "application/json")
+	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, "a body over the limit is 413, whatever comes first")
+
 	rec = serve(api, http.MethodPost, "/orders", orderBody+"\n", "Content-Type", "application/json; charset=utf-8")
 	assert.Equal(t, http.StatusAccepted, rec.Code, "a trailing newline and a charset are fine")
 }
@@ -226,6 +229,8 @@ func TestAPI_tokens_guard_everything_but_the_probes(t *testing.T) {
 	}
 	assert.Equal(t, http.StatusUnauthorized, serve(api.Admin(), http.MethodGet, "/metrics", "", "Authorization", "Bearer public-token-0001").Code,
 		"a public token does not open the admin listener")
+	assert.Equal(t, http.StatusNotFound, serve(api.Public(), http.MethodPut, "/inventory/SKU-RED", `{"available": 1}`, "Content-Type", "application/json").Code,
+		"the public listener has no PUT /inventory, token or not")
 }
 
 func TestPutStock_is_admin_only_bounded_and_audited(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 
+	"github.com/orderflow/orderflow/app/signing"
 	"github.com/orderflow/orderflow/configs"
 	"github.com/orderflow/orderflow/domain"
 )
@@ -28,6 +29,11 @@ type Builder func() (*Worker, func(), error)
 // Once built, the worker serves on the same listeners until ctx ends.
 func Serve(ctx context.Context, cfg *configs.Config, logger *slog.Logger, build Builder) error {
 	RouteLibraryLogs(logger)
+	// A key or token file that is wrong must stop start-up at once, not wait with the
+	// worker for a broker that is down.
+	if err := checkSecretFiles(cfg); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
 	public, err := listen(cfg.HTTP.Addr, "http.addr")
 	if err != nil {
 		return err
@@ -38,14 +44,18 @@ func Serve(ctx context.Context, cfg *configs.Config, logger *slog.Logger, build 
 		return err
 	}
 	waiting := &startingHandler{}
-	servers := []*http.Server{{Handler: waiting}, {Handler: waiting}}
+	servers := []*http.Server{waitingServer(cfg, waiting), waitingServer(cfg, waiting)}
 	listeners := []*handoff{public, admin}
 	for i, s := range servers {
 		go func() { _ = s.Serve(listeners[i].next()) }()
 	}
 	stopWaiting := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		for _, s := range servers {
-			_ = s.Shutdown(context.Background())
+			if s.Shutdown(ctx) != nil {
+				_ = s.Close()
+			}
 		}
 	}
 
@@ -90,6 +100,27 @@ func buildWhenReachable(ctx context.Context, logger *slog.Logger, build Builder,
 		case <-time.After(delay):
 		}
 	}
+}
+
+// waitingServer serves handler with the timeouts of the worker's own servers, so a slow
+// client cannot hold the start-up server, and with it the start, open.
+func waitingServer(cfg *configs.Config, handler http.Handler) *http.Server {
+	c := cfg.HTTP
+	return &http.Server{
+		Handler: handler, ReadHeaderTimeout: min(c.ReadTimeout, 5*time.Second), ReadTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: c.IdleTimeout, MaxHeaderBytes: c.MaxHeaderBytes,
+	}
+}
+
+// checkSecretFiles reads the signing keys and the token files that cfg names.
+func checkSecretFiles(cfg *configs.Config) error {
+	if cfg.Signing.KeysFile != "" {
+		if _, err := signing.Load(cfg.Signing.KeysFile); err != nil {
+			return fmt.Errorf("signing.keys_file (%s): %w", configs.EnvSigningKeysFile, err)
+		}
+	}
+	_, err := NewAccess(cfg)
+	return err
 }
 
 // startingHandler answers while the worker is being built.

@@ -50,7 +50,7 @@ func NewRedisStorage(cfg *configs.Config, logger *slog.Logger) (Storage, func(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
 	defer cancel()
-	client, err := redisstore.Open(ctx, cfg.Redis.URL, tlsConfig)
+	client, err := redisstore.Open(ctx, cfg.Redis.Mode, cfg.Redis.URL, tlsConfig)
 	if err != nil {
 		return Storage{}, nil, fmt.Errorf("%s: %w", where, err)
 	}

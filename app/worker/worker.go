@@ -148,33 +148,41 @@ func (w *Worker) Run(ctx context.Context) error {
 	case err := <-routerDone:
 		runErr = errors.Join(errors.New("router stopped unexpectedly"), err)
 	}
-	if runErr == nil && w.cfg.DrainWindow > 0 {
+	// Everything, the drain included, ends within shutdown_timeout of the signal.
+	deadline := time.Now().Add(w.cfg.ShutdownTimeout)
+	if drain := min(w.cfg.DrainWindow, w.cfg.ShutdownTimeout/2); runErr == nil && drain > 0 {
 		// Load balancers see /readyz fail and stop sending before the servers stop.
 		w.api.Drain()
-		w.logger.Info("orderflow draining", "drain_window", w.cfg.DrainWindow.String())
-		time.Sleep(w.cfg.DrainWindow)
+		w.logger.Info("orderflow draining", "drain_window", drain.String())
+		time.Sleep(drain)
 	}
-	w.logger.Info("orderflow stopping", "timeout", w.cfg.ShutdownTimeout.String())
-	return errors.Join(runErr, w.shutdown(stopRouter, server, admin))
+	w.logger.Info("orderflow stopping", "timeout", time.Until(deadline).Round(time.Millisecond).String())
+	w.shutdown(deadline, stopRouter, server, admin)
+	return runErr
 }
 
 // shutdown stops the HTTP API first, so no new order is accepted, then the router, which
 // waits for the messages in flight up to the shutdown timeout.
-func (w *Worker) shutdown(stopRouter context.CancelFunc, servers ...*http.Server) error {
-	deadline := time.Now().Add(w.cfg.ShutdownTimeout)
+// What is not done by the deadline is cut: a request gets its connection closed, and a
+// message still in a handler is not acked, so the broker hands it to another worker.
+// Neither is an error of the stop, which exits 0 as asked.
+func (w *Worker) shutdown(deadline time.Time, stopRouter context.CancelFunc, servers ...*http.Server) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	var errs []error
+	var wg sync.WaitGroup
 	for _, server := range servers {
-		if err := server.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop http server: %w", err))
-		}
+		wg.Go(func() {
+			if err := server.Shutdown(ctx); err != nil {
+				w.logger.Warn("http server stopped at the shutdown deadline, requests cut", "error", err.Error())
+				_ = server.Close()
+			}
+		})
 	}
+	wg.Wait()
 	if err := closeWithin(time.Until(deadline), w.router.Close); err != nil {
-		errs = append(errs, fmt.Errorf("stop router: %w", err))
+		w.logger.Warn("router stopped at the shutdown deadline; unfinished messages go back to the broker", "error", err.Error())
 	}
 	stopRouter()
-	return errors.Join(errs...)
 }
 
 func (w *Worker) seed(ctx context.Context) error {

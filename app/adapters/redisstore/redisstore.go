@@ -27,23 +27,61 @@ import (
 	"github.com/orderflow/orderflow/domain"
 )
 
-// Open connects to the Redis at rawURL (redis:// or rediss://) and checks that it
-// answers. tlsConfig, for a rediss:// URL, replaces the one go-redis derives from the
+// The kinds of Redis deployment Open connects to (CONTRACT 6, ORDERFLOW_REDIS_MODE).
+const (
+	ModeSingle   = "single"
+	ModeCluster  = "cluster"
+	ModeSentinel = "sentinel"
+)
+
+// Open connects to the Redis at rawURL, in go-redis's URL form for mode: ParseURL for a
+// single node, ParseClusterURL (redis://host:port?addr=host2:port2&addr=...) for a
+// Cluster, ParseFailoverURL (...?master_name=NAME&addr=...) for Sentinel; and checks that
+// it answers. tlsConfig, for a rediss:// URL, replaces the one go-redis derives from the
 // URL (see configs.TLS.ClientConfig), so that no URL parameter turns verification off.
-func Open(ctx context.Context, rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, error) {
-	opts, err := redis.ParseURL(rawURL)
+func Open(ctx context.Context, mode, rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, error) {
+	client, err := newClient(mode, rawURL, tlsConfig)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
-	if opts.TLSConfig != nil && tlsConfig != nil {
-		opts.TLSConfig = tlsConfig
-	}
-	client := redis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, domain.Unavailable("redis ping "+opts.Addr, err)
+		return nil, domain.Unavailable("redis ping", err)
 	}
 	return client, nil
+}
+
+func newClient(mode, rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, error) {
+	switch mode {
+	case ModeSingle, "":
+		opts, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		if opts.TLSConfig != nil && tlsConfig != nil {
+			opts.TLSConfig = tlsConfig
+		}
+		return redis.NewClient(opts), nil
+	case ModeCluster:
+		opts, err := redis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		if opts.TLSConfig != nil && tlsConfig != nil {
+			opts.TLSConfig = tlsConfig
+		}
+		return redis.NewClusterClient(opts), nil
+	case ModeSentinel:
+		opts, err := redis.ParseFailoverURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		if opts.TLSConfig != nil && tlsConfig != nil {
+			opts.TLSConfig = tlsConfig
+		}
+		return redis.NewFailoverClient(opts), nil
+	}
+	return nil, fmt.Errorf("mode %q is not single, cluster or sentinel", mode)
 }
 
 // Stores are the Redis stores on one client.
