@@ -44,7 +44,7 @@ func Serve(ctx context.Context, cfg *configs.Config, logger *slog.Logger, build 
 		return err
 	}
 	waiting := &startingHandler{}
-	servers := []*http.Server{waitingServer(cfg, waiting), waitingServer(cfg, waiting)}
+	servers := []*http.Server{newHTTPServer(cfg, waiting), newHTTPServer(cfg, waiting)}
 	listeners := []*handoff{public, admin}
 	for i, s := range servers {
 		go func() { _ = s.Serve(listeners[i].next()) }()
@@ -102,9 +102,9 @@ func buildWhenReachable(ctx context.Context, logger *slog.Logger, build Builder,
 	}
 }
 
-// waitingServer serves handler with the timeouts of the worker's own servers, so a slow
-// client cannot hold the start-up server, and with it the start, open.
-func waitingServer(cfg *configs.Config, handler http.Handler) *http.Server {
+// newHTTPServer serves handler with the timeouts of http.*: a slow client cannot hold a
+// connection, nor the start-up server, and with it the start, open.
+func newHTTPServer(cfg *configs.Config, handler http.Handler) *http.Server {
 	c := cfg.HTTP
 	return &http.Server{
 		Handler: handler, ReadHeaderTimeout: min(c.ReadTimeout, 5*time.Second), ReadTimeout: c.ReadTimeout,

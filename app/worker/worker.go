@@ -68,20 +68,12 @@ func (w *Worker) AdminAddr() net.Addr {
 // newServer returns a server for handler whose timeouts cut slow and idle connections,
 // each request a server span of the trace its traceparent header names, if any.
 func (w *Worker) newServer(listener string, handler http.Handler) *http.Server {
-	c := w.cfg.HTTP
 	traced := otelhttp.NewHandler(handler, listener,
 		otelhttp.WithTracerProvider(w.tracer),
 		otelhttp.WithPropagators(tracing.Propagator),
 		otelhttp.WithSpanNameFormatter(func(listener string, r *http.Request) string { return r.Method + " " + listener }),
 	)
-	return &http.Server{
-		Handler:           traced,
-		ReadHeaderTimeout: min(c.ReadTimeout, 5*time.Second),
-		ReadTimeout:       c.ReadTimeout,
-		WriteTimeout:      c.WriteTimeout,
-		IdleTimeout:       c.IdleTimeout,
-		MaxHeaderBytes:    c.MaxHeaderBytes,
-	}
+	return newHTTPServer(w.cfg, traced)
 }
 
 // Run seeds the stock, starts the router and the HTTP API, and blocks until ctx ends.
