@@ -2,7 +2,6 @@ package middleware
 
 import (
 	"fmt"
-	"log/slog"
 	"slices"
 
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -37,8 +36,7 @@ func (e *SignatureError) Permanent() bool { return true }
 type Verify struct {
 	Keys *signing.Keys
 	// Open are the event names accepted without a signature.
-	Open   []string
-	Logger *slog.Logger
+	Open []string
 }
 
 // Middleware returns the verifying middleware.

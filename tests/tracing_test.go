@@ -1,12 +1,10 @@
 package tests
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,24 +17,6 @@ import (
 	"github.com/orderflow/orderflow/app/tracing"
 	"github.com/orderflow/orderflow/handlers"
 )
-
-// syncBuffer is a log sink for a worker's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // traceOf returns the ended spans of trace id, by name, once want are all there.
 func traceOf(t *testing.T, recorder *tracetest.SpanRecorder, id trace.TraceID, want ...string) map[string][]sdktrace.ReadOnlySpan {
@@ -83,7 +63,7 @@ func TestTracing_one_order_is_one_trace(t *testing.T) {
 		t.Run(env, func(t *testing.T) {
 			t.Parallel()
 			recorder := tracetest.NewSpanRecorder()
-			logs := &syncBuffer{}
+			logs := &logBuffer{}
 			logger := slog.New(tracing.LogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			w := start(t, Options{Tracer: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder)), Logger: logger})
 			c := NewClient(w.URL())

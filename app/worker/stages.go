@@ -62,7 +62,7 @@ var builtinStages = map[string]builtinStage{
 		if !b.cfg.Signing.RequireSignedOrders {
 			open = []string{event.OrderPlacedName}
 		}
-		return middleware.Verify{Keys: b.keys, Open: open, Logger: b.logger}.Middleware, nil
+		return middleware.Verify{Keys: b.keys, Open: open}.Middleware, nil
 	},
 	handlers.StageRedeliver.Name: func(b stageBuilder, _ configs.Handler) (message.HandlerMiddleware, error) {
 		if b.transport.Delayer == nil {
