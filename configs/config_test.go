@@ -104,6 +104,18 @@ func TestValidate_messages(t *testing.T) {
 		{"amqp no host", func(c *configs.Config) { c.AMQP.URL = "amqp://" }, `amqp.url (ORDERFLOW_AMQP_URL): amqp: has no host`},
 		{"amqp unparseable", func(c *configs.Config) { c.AMQP.URL = "amqp://u:secret@h:port/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port after host (a password with / or # in it must be percent-encoded))`},
 		{"amqp password with a slash", func(c *configs.Config) { c.AMQP.URL = "amqp://u:sec/ret@h/" }, `amqp.url (ORDERFLOW_AMQP_URL): not a URL (invalid port after host (a password with / or # in it must be percent-encoded))`},
+		{"amqp list", func(c *configs.Config) {
+			c.AMQP.URL = "amqp://u:p@mq-1/vh,amqps://u:p@mq-2/vh,amqp://u:secret@mq-3/vh,amqp://u:p@mq-4/other?heartbeat=5,"
+		}, "amqp.url (ORDERFLOW_AMQP_URL), URL 2 of 5: differs from URL 1 in its scheme: the URLs of a cluster differ in host and port only\n" +
+			"amqp.url (ORDERFLOW_AMQP_URL), URL 3 of 5: differs from URL 1 in its user and password: the URLs of a cluster differ in host and port only\n" +
+			"amqp.url (ORDERFLOW_AMQP_URL), URL 4 of 5: differs from URL 1 in its virtual host: the URLs of a cluster differ in host and port only\n" +
+			"amqp.url (ORDERFLOW_AMQP_URL), URL 4 of 5: differs from URL 1 in its parameters: the URLs of a cluster differ in host and port only\n" +
+			"amqp.url (ORDERFLOW_AMQP_URL), URL 5 of 5: is empty (several URLs are separated by single commas)"},
+		{"amqp comma in a password", func(c *configs.Config) { c.AMQP.URL = "amqp://u:sec,ret@mq/" },
+			"amqp.url (ORDERFLOW_AMQP_URL), URL 1 of 2: is not a URL; a comma in a password must be percent-encoded (%2C), as commas separate the URLs of a cluster\n" +
+				"amqp.url (ORDERFLOW_AMQP_URL), URL 2 of 2: is not a URL; a comma in a password must be percent-encoded (%2C), as commas separate the URLs of a cluster"},
+		{"amqp list with a bad url", func(c *configs.Config) { c.AMQP.URL = "amqp://u:p@mq-1/,http://u:secret@mq-2/" },
+			`amqp.url (ORDERFLOW_AMQP_URL), URL 2 of 2: must start with amqp:// or amqps://, got http://u:xxxxx@mq-2/`},
 		{"amqp opaque", func(c *configs.Config) { c.AMQP.URL = "amqp:u:secret@h" }, `amqp.url (ORDERFLOW_AMQP_URL): amqp:xxxxx has no host`},
 		{"redis skip_verify parameter", func(c *configs.Config) { c.Redis.URL = "rediss://cache:6380/0?skip_verify=true" }, `redis.url (ORDERFLOW_REDIS_URL): the skip_verify parameter is refused, so that verification is never off unnoticed: set redis.tls.skip_verify: true instead (a warning is logged at start)`},
 		{"amqp cacertfile parameter", func(c *configs.Config) { c.AMQP.URL = "amqps://mq/?cacertfile=/ca.pem" }, `amqp.url (ORDERFLOW_AMQP_URL): the cacertfile parameter is refused: set amqp.tls.ca_file instead`},
@@ -229,6 +241,8 @@ func TestRedact(t *testing.T) {
 		{"everything", "amqp://u:hunter2@mq/?secret=hunter2#hunter2", "amqp://u:xxxxx@mq/?secret=xxxxx#xxxxx"},
 		{"opaque", "amqp:u:hunter2@mq", "amqp:xxxxx"},
 		{"unparseable", "amqp://u:hunter2@mq:port/", "(unparseable URL)"},
+		{"list", "amqp://u:hunter2@mq-1/vh, amqp://u:hunter2@mq-2:5673/vh", "amqp://u:xxxxx@mq-1/vh,amqp://u:xxxxx@mq-2:5673/vh"},
+		{"comma in a password", "amqp://u:hun,hunter2@mq/", "amqp://u:xxxxx@mq/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.Name, func(t *testing.T) {

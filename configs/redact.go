@@ -12,13 +12,42 @@ const mask = "xxxxx"
 // Redact returns rawURL with its credentials masked, for logs and error messages: the
 // password, a user name given without one (which is then a token, as with
 // amqp://TOKEN@host), and the values of password-like query parameters (see
-// secretParam).
+// secretParam). A list of URLs separated by commas, as ORDERFLOW_AMQP_URL may hold, is
+// redacted URL by URL.
 func Redact(rawURL string) string {
+	if parts := SplitURLs(rawURL); len(parts) > 1 && everyHasScheme(parts) {
+		for i, p := range parts {
+			parts[i] = Redact(p)
+		}
+		return strings.Join(parts, ",")
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparseable URL)"
 	}
 	return redactURL(u)
+}
+
+// SplitURLs splits a comma-separated list of URLs (CONTRACT 6: one per RabbitMQ node),
+// dropping the spaces around each. A single URL is a list of one.
+func SplitURLs(raw string) []string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
+// everyHasScheme reports whether each part parses as a URL with a scheme. A comma in a
+// password (which must be percent-encoded in a list) splits it into parts that do not,
+// and the whole is then masked as one URL rather than shown part by part.
+func everyHasScheme(parts []string) bool {
+	for _, p := range parts {
+		if u, err := url.Parse(p); err != nil || u.Scheme == "" {
+			return false
+		}
+	}
+	return true
 }
 
 // redactURL is Redact on a parsed URL.

@@ -130,3 +130,14 @@ func checkReadable(path string) error {
 	}
 	return nil
 }
+
+// ClientTLS is TLS.ClientConfig for the nodes of URL: nil for amqp:// URLs, and an empty
+// ServerName unless server_name is set, so that each node is verified under its own
+// host.
+func (a AMQP) ClientTLS() (*tls.Config, error) {
+	c, err := a.TLS.ClientConfig(a.URLs()[0])
+	if c != nil {
+		c.ServerName = a.TLS.ServerName
+	}
+	return c, err
+}

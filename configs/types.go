@@ -148,7 +148,9 @@ type TLS struct {
 
 // AMQP configures RabbitMQ.
 type AMQP struct {
-	// URL holds the password: its variable may name a file instead (_FILE).
+	// URL holds the password: its variable may name a file instead (_FILE). Several
+	// URLs separated by commas, one per node of a cluster, differ only in host and
+	// port (see URLs).
 	URL string `yaml:"url" env:"file"`
 	// QueueType is "classic" or "quorum".
 	QueueType string `yaml:"queue_type"`
@@ -171,6 +173,9 @@ type AMQP struct {
 	// from a passive declare of each queue, which gives no unacked count.
 	ManagementURL string `yaml:"management_url" env:"file"`
 }
+
+// URLs returns the nodes of URL, one URL each.
+func (a AMQP) URLs() []string { return SplitURLs(a.URL) }
 
 // Redis configures the Redis connection.
 type Redis struct {

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -27,9 +28,7 @@ func (c *Config) Validate() error {
 	if c.Store != StoreMemory && c.Store != StoreRedis {
 		bad("store ("+EnvStore+")", "must be %q or %q, got %q", StoreMemory, StoreRedis, c.Store)
 	}
-	if err := checkURL(c.AMQP.URL, "amqp", "amqps"); err != nil {
-		bad("amqp.url ("+EnvAMQPURL+")", "%v", err)
-	}
+	errs = append(errs, checkAMQPURLs(c.AMQP.URLs())...)
 	if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
 		bad("redis.url ("+EnvRedisURL+")", "%v", err)
 	}
@@ -44,10 +43,10 @@ func (c *Config) Validate() error {
 	for _, p := range urlParams(c.Redis.URL, "skip_verify") {
 		bad("redis.url ("+EnvRedisURL+")", "the %s parameter is refused, so that verification is never off unnoticed: set redis.tls.skip_verify: true instead (a warning is logged at start)", p)
 	}
-	for _, p := range urlParams(c.AMQP.URL, "cacertfile", "certfile", "keyfile", "server_name_indication") {
+	for _, p := range urlParams(c.AMQP.URLs()[0], "cacertfile", "certfile", "keyfile", "server_name_indication") {
 		bad("amqp.url ("+EnvAMQPURL+")", "the %s parameter is refused: set amqp.tls.%s instead", p, amqpTLSSetting[p])
 	}
-	errs = append(errs, c.AMQP.TLS.validate("amqp.tls", "amqp.url ("+EnvAMQPURL+")", c.AMQP.URL, "amqp")...)
+	errs = append(errs, c.AMQP.TLS.validate("amqp.tls", "amqp.url ("+EnvAMQPURL+")", c.AMQP.URLs()[0], "amqp")...)
 	errs = append(errs, c.Redis.TLS.validate("redis.tls", "redis.url ("+EnvRedisURL+")", c.Redis.URL, "redis")...)
 	switch c.Redis.Mode {
 	case "single", "cluster", "sentinel":
@@ -234,6 +233,53 @@ func checkURL(raw string, schemes ...string) error {
 		}
 	}
 	return fmt.Errorf("must start with %s:// or %s://, got %s", schemes[0], schemes[1], redactURL(u))
+}
+
+// checkAMQPURLs checks each URL of a list, and that all of them name the same broker
+// but for host and port: the worker reads the credentials, the virtual host and the
+// parameters from the first, and a node that took others would be a different broker.
+func checkAMQPURLs(urls []string) []error {
+	setting := "amqp.url (" + EnvAMQPURL + ")"
+	var errs []error
+	var first *url.URL
+	for i, raw := range urls {
+		which := setting
+		if len(urls) > 1 {
+			which = fmt.Sprintf("%s, URL %d of %d", setting, i+1, len(urls))
+		}
+		if raw == "" {
+			errs = append(errs, fmt.Errorf("%s: is empty (several URLs are separated by single commas)", which))
+			continue
+		}
+		u, err := url.Parse(raw)
+		if len(urls) > 1 && (err != nil || u.Scheme == "") {
+			// Likely the rest of a password cut at a comma: not shown.
+			errs = append(errs, fmt.Errorf("%s: is not a URL; a comma in a password must be percent-encoded (%%2C), as commas separate the URLs of a cluster", which))
+			continue
+		}
+		if err := checkURL(raw, "amqp", "amqps"); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", which, err))
+			continue
+		}
+		if first == nil {
+			first = u
+			continue
+		}
+		for _, d := range []struct {
+			part        string
+			this, first string
+		}{
+			{"scheme", u.Scheme, first.Scheme},
+			{"user and password", u.User.String(), first.User.String()},
+			{"virtual host", cmp.Or(u.EscapedPath(), "/"), cmp.Or(first.EscapedPath(), "/")},
+			{"parameters", u.RawQuery, first.RawQuery},
+		} {
+			if d.this != d.first {
+				errs = append(errs, fmt.Errorf("%s: differs from URL 1 in its %s: the URLs of a cluster differ in host and port only", which, d.part))
+			}
+		}
+	}
+	return errs
 }
 
 // amqpTLSSetting maps amqp091's TLS query parameters to the setting that replaces each.

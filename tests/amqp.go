@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,12 +82,20 @@ type amqpTap struct {
 	conn *amqp.Connection
 }
 
-func newAMQPTap(t testing.TB, url string) *amqpTap {
+func newAMQPTap(t testing.TB, urls ...string) *amqpTap {
 	t.Helper()
-	conn, err := amqp.Dial(url)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = conn.Close() })
-	return &amqpTap{url: url, conn: conn}
+	var errs []error
+	for _, url := range urls {
+		conn, err := amqp.Dial(url)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return &amqpTap{url: url, conn: conn}
+	}
+	require.NoError(t, errors.Join(errs...), "no node of the broker answers")
+	return nil
 }
 
 // transport publishes a message as it is.
@@ -230,7 +239,7 @@ func StartAMQPWith(t testing.TB, cfg *configs.Config, table []handlers.Definitio
 	require.NoError(t, err)
 	tw, cleanup, err := initializeWorkerOn(OnlyFor(cfg, table), opts.Logger, table, opts.Clock, opts.Tracer, transport, storage)
 	require.NoError(t, err)
-	tw.Tap = tap{newAMQPTap(t, cfg.AMQP.URL), tw}
+	tw.Tap = tap{newAMQPTap(t, cfg.AMQP.URLs()...), tw}
 	run(t, tw, func() {
 		cleanup()
 		closeStorage()

@@ -152,7 +152,7 @@ func TestAMQP_foreign_producer(t *testing.T) {
 
 func poisonedOf(t *testing.T, w *TestWorker) []*amqpbroker.Poisoned {
 	t.Helper()
-	q, err := amqpbroker.DialPoisonQueue(amqpTapOf(w.Tap).url, nil)
+	q, err := amqpbroker.DialPoisonQueue([]string{amqpTapOf(w.Tap).url}, nil)
 	require.NoError(t, err)
 	defer q.Close()
 	list, err := q.List()

@@ -148,7 +148,7 @@ func TestLeastPrivilege_each_user_does_only_its_job(t *testing.T) {
 
 	t.Run("the worker poisons what it cannot process, and orderflow poison reads it as the worker", func(t *testing.T) {
 		require.NoError(t, publishAs(t, producer, amqpbroker.Exchange, event.OrderPlacedName, []byte(`{"order_id": "not an order"`)))
-		q, err := amqpbroker.DialPoisonQueue(b.url[amqpbroker.WorkerUser], nil)
+		q, err := amqpbroker.DialPoisonQueue([]string{b.url[amqpbroker.WorkerUser]}, nil)
 		require.NoError(t, err)
 		defer q.Close()
 		Eventually(t, 30*time.Second, func() string {

@@ -1,7 +1,9 @@
 package tests
 
 import (
+	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -50,6 +52,28 @@ func TestAMQP_broker_lost_then_back(t *testing.T) {
 		return ""
 	})
 	placeAndConfirm(t, c)
+}
+
+// TestAMQP_several_urls_the_worker_takes_the_node_that_answers: of two URLs, the first
+// names a node that is down; the worker connects to the second, whichever it tries
+// first, and the saga runs (CONTRACT 6). Failing over when a node is lost is the cluster
+// chaos test's (make test-cluster).
+func TestAMQP_several_urls_the_worker_takes_the_node_that_answers(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("component test")
+	}
+	cfg := AMQPConfig(t, nil)
+	live, err := url.Parse(cfg.AMQP.URL)
+	require.NoError(t, err)
+	dead := *live
+	dead.Host = fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0])
+	cfg.AMQP.URL = dead.String() + "," + live.String()
+	require.NoError(t, cfg.Validate())
+	for range 3 { // each start begins at a node of its own choosing
+		w := StartAMQP(t, cfg, handlers.Table())
+		placeAndConfirm(t, NewClient(w.URL()))
+	}
 }
 
 func placeAndConfirm(t *testing.T, c *Client) {

@@ -135,9 +135,9 @@ func TestTLS_amqp(t *testing.T) {
 			defer closeTransport()
 			require.NoError(t, transport.Check(context.Background()))
 
-			tlsConfig, err := cfg.AMQP.TLS.ClientConfig(cfg.AMQP.URL)
+			tlsConfig, err := cfg.AMQP.ClientTLS()
 			require.NoError(t, err)
-			q, err := amqpbroker.DialPoisonQueue(cfg.AMQP.URL, tlsConfig)
+			q, err := amqpbroker.DialPoisonQueue(cfg.AMQP.URLs(), tlsConfig)
 			require.NoError(t, err, "the poison CLI connects as the worker does")
 			require.NoError(t, q.Close())
 		})

@@ -112,11 +112,11 @@ func Poison(ctx context.Context, opts PoisonOptions, cfg *configs.Config, stdio 
 	if cfg.Broker != configs.BrokerAMQP {
 		return fmt.Errorf("poison: the broker is %q; the poison queue is a RabbitMQ queue (ORDERFLOW_BROKER=amqp): on gochannel it lives in the worker's memory", cfg.Broker)
 	}
-	tlsConfig, err := cfg.AMQP.TLS.ClientConfig(cfg.AMQP.URL)
+	tlsConfig, err := cfg.AMQP.ClientTLS()
 	if err != nil {
 		return fmt.Errorf("poison: amqp.tls: %w", err)
 	}
-	q, err := amqpbroker.DialPoisonQueue(cfg.AMQP.URL, tlsConfig)
+	q, err := amqpbroker.DialPoisonQueue(cfg.AMQP.URLs(), tlsConfig)
 	if err != nil {
 		return fmt.Errorf("poison: %s: %w", configs.Redact(cfg.AMQP.URL), err)
 	}

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"time"
@@ -44,7 +45,7 @@ const redisConnectTimeout = 10 * time.Second
 // the server.
 func NewRedisStorage(cfg *configs.Config, logger *slog.Logger) (Storage, func(), error) {
 	where := "store redis at " + configs.Redact(cfg.Redis.URL)
-	tlsConfig, err := clientTLS("redis", cfg.Redis.TLS, cfg.Redis.URL, logger)
+	tlsConfig, err := clientTLS("redis", func() (*tls.Config, error) { return cfg.Redis.TLS.ClientConfig(cfg.Redis.URL) }, cfg.Redis.URL, logger)
 	if err != nil {
 		return Storage{}, nil, fmt.Errorf("%s: %w", where, err)
 	}

@@ -52,12 +52,12 @@ func ProvideTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 // NewAMQPTransport connects to the RabbitMQ of cfg.
 func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func(), error) {
 	where := "broker amqp at " + configs.Redact(cfg.AMQP.URL)
-	tlsConfig, err := clientTLS("amqp", cfg.AMQP.TLS, cfg.AMQP.URL, logger)
+	tlsConfig, err := clientTLS("amqp", cfg.AMQP.ClientTLS, cfg.AMQP.URL, logger)
 	if err != nil {
 		return Transport{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
 	broker, err := amqpbroker.Connect(amqpbroker.Options{
-		URL:             cfg.AMQP.URL,
+		URLs:            cfg.AMQP.URLs(),
 		Where:           where,
 		QueueType:       cfg.AMQP.QueueType,
 		Prefetch:        cfg.AMQP.Prefetch,
@@ -81,7 +81,7 @@ func NewAMQPTransport(cfg *configs.Config, logger *slog.Logger) (Transport, func
 	}
 	queues := broker.QueueStats
 	if cfg.AMQP.ManagementURL != "" {
-		api, err := broker.NewManagement(cfg.AMQP.ManagementURL, "rabbitmq management api at "+configs.Redact(cfg.AMQP.ManagementURL), cfg.AMQP.URL)
+		api, err := broker.NewManagement(cfg.AMQP.ManagementURL, "rabbitmq management api at "+configs.Redact(cfg.AMQP.ManagementURL), cfg.AMQP.URLs()[0])
 		if err != nil {
 			closeBroker()
 			return Transport{}, nil, fmt.Errorf("%s: %w", where, err)

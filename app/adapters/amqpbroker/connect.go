@@ -16,7 +16,9 @@ import (
 
 // Options are the settings of a connection to RabbitMQ.
 type Options struct {
-	URL string
+	// URLs are the nodes of the broker, one URL each, which differ in host and port
+	// only; the worker connects to one that answers (see nodes).
+	URLs []string
 	// Where names the broker in errors, without secrets.
 	Where string
 	// QueueType is "classic" or "quorum".
@@ -27,7 +29,8 @@ type Options struct {
 	PublishChannels int
 	// RetryDelays are the tiers of delayed redelivery, shortest first.
 	RetryDelays []time.Duration
-	// TLS configures an amqps:// URL (see configs.TLS.ClientConfig); nil for amqp://.
+	// TLS configures amqps:// URLs (see configs.TLS.ClientConfig); nil for amqp://. An
+	// empty ServerName verifies each node under its own host.
 	TLS *tls.Config
 	// Limits cap the body and headers of a consumed delivery; one over them goes to the
 	// poison queue instead of to its handler. The zero value caps nothing.
@@ -49,11 +52,15 @@ type Broker struct {
 
 // Connect opens one connection to consume and one to publish, as RabbitMQ advises (its
 // flow control blocks publishing connections), both re-established by watermill-amqp
-// with backoff when lost.
+// with backoff when lost, on another node of opts.URLs where there are several.
 func Connect(opts Options, logger watermill.LoggerAdapter) (*Broker, error) {
+	cluster, err := newNodes(opts.URLs, opts.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opts.Where, err)
+	}
 	connCfg := wamqp.ConnectionConfig{
-		AmqpURI:   opts.URL,
-		TLSConfig: opts.TLS,
+		AmqpURI:    cluster.uri,
+		AmqpConfig: cluster.config(),
 		Reconnect: &wamqp.ReconnectConfig{
 			BackoffInitialInterval:     200 * time.Millisecond,
 			BackoffRandomizationFactor: 0.5,

@@ -32,10 +32,14 @@ type PoisonQueue struct {
 	conn *amqp.Connection
 }
 
-// DialPoisonQueue connects to the broker at url, over TLS as tlsConfig says for an
-// amqps:// URL (see configs.TLS.ClientConfig).
-func DialPoisonQueue(url string, tlsConfig *tls.Config) (*PoisonQueue, error) {
-	conn, err := amqp.DialTLS(url, tlsConfig)
+// DialPoisonQueue connects to a node of the broker at urls (see Options.URLs), over TLS
+// as tlsConfig says for amqps:// URLs.
+func DialPoisonQueue(urls []string, tlsConfig *tls.Config) (*PoisonQueue, error) {
+	cluster, err := newNodes(urls, tlsConfig)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := amqp.DialConfig(cluster.uri, *cluster.config())
 	if err != nil {
 		return nil, fmt.Errorf("connect to rabbitmq: %w", err)
 	}
