@@ -5,7 +5,7 @@ GO      ?= go
 PKGS    := ./...
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run build image test test-short test-race fuzz rules bench bench-quick generate wire-check lint fmt
+.PHONY: run build image test test-cluster test-short test-race fuzz rules bench bench-quick generate wire-check lint fmt
 
 run: ## the worker on the embedded default: GoChannel, memory stores, HTTP on 127.0.0.1:8080
 	$(GO) run . run
@@ -37,6 +37,12 @@ test: ## every test, unit and integration, against real Redis and RabbitMQ start
 	$(VALIDATE) test -mod=mod -count=1 ./...
 	$(MAKE) --no-print-directory rules
 	$(MAKE) --no-print-directory fuzz
+
+# The cluster tests (tests/cluster_test.go, build tag cluster) start their own 3-node
+# RabbitMQ cluster and Redis Cluster of 3 masters and 3 replicas, on top of the servers
+# services.sh starts for the harness; -v prints the chaos test's counts.
+test-cluster: ## chaos and quorum-queue tests on a 3-node RabbitMQ cluster and a 6-node Redis Cluster started here
+	bash tests/services.sh $(GO) test -tags cluster -count=1 -timeout 30m -v -run '^TestCluster_' ./tests/
 
 test-short: ## unit tests only: no servers, no binary
 	$(GO) test -count=1 -short $(PKGS)
@@ -102,7 +108,9 @@ wire-check: ## fail when a provider set is broken or wire_gen.go is stale
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags cluster ./tests/
 	$(GO) tool staticcheck $(PKGS)
+	$(GO) tool staticcheck -tags cluster ./tests/
 	$(GO) -C tests/benchreport vet ./...
 	sc=$$($(GO) tool -n staticcheck) && cd tests/benchreport && "$$sc" ./...
 	$(VALIDATE) vet -mod=mod ./...

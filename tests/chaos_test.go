@@ -224,31 +224,39 @@ func placeThroughFleet(t *testing.T, f *fleet, plan Plan, workers int, accepted 
 	return placed, retries.Load()
 }
 
-// capturesIn reads, from the Redis that the config file names, which orders were charged.
+// capturesIn reads, from the Redis that the config file names, which orders were charged:
+// a single node, or every master of a cluster.
 func capturesIn(t *testing.T, config string) map[string]int {
 	t.Helper()
 	cfg, err := configs.Load(config, func(string) string { return "" })
 	require.NoError(t, err)
-	opts, err := redis.ParseURL(cfg.Redis.URL)
+	ctx := context.Background()
+	client, err := redisstore.Open(ctx, cfg.Redis.Mode, cfg.Redis.URL, nil)
 	require.NoError(t, err)
-	client := redis.NewClient(opts)
 	defer client.Close()
 	payments := redisstore.New(client).Payments
-	var cursor uint64
+	var mu sync.Mutex
 	captures := map[string]int{}
-	for {
-		keys, next, err := client.Scan(context.Background(), cursor, "orderflow:payment:*", 1000).Result()
-		require.NoError(t, err)
-		for _, key := range keys {
-			orderID := strings.TrimSuffix(strings.TrimPrefix(key, "orderflow:payment:{"), "}")
-			outcome, ok, err := payments.Get(context.Background(), orderID)
-			require.NoError(t, err)
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, "orderflow:payment:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			orderID := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), "orderflow:payment:{"), "}")
+			outcome, ok, err := payments.Get(ctx, orderID)
+			if err != nil {
+				return err
+			}
 			if ok && outcome.Captured {
+				mu.Lock()
 				captures[orderID]++
+				mu.Unlock()
 			}
 		}
-		if cursor = next; cursor == 0 {
-			return captures
-		}
+		return iter.Err()
 	}
+	if cluster, ok := client.(*redis.ClusterClient); ok {
+		require.NoError(t, cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) }))
+	} else {
+		require.NoError(t, scan(ctx, client))
+	}
+	return captures
 }

@@ -70,6 +70,8 @@ func RedisClient(t testing.TB) redis.UniversalClient {
 type RedisServer struct {
 	Addr string
 	dir  string
+	// args are added to the command line, e.g. to enable cluster mode.
+	args []string
 	cmd  *exec.Cmd
 }
 
@@ -95,6 +97,7 @@ func (s *RedisServer) Start(t testing.TB) {
 	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
 		"--daemonize", "no", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--logfile", filepath.Join(s.dir, "redis.log"))
+	s.cmd.Args = append(s.cmd.Args, s.args...)
 	require.NoError(t, s.cmd.Start())
 	client := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer client.Close()
@@ -122,5 +125,16 @@ func (s *RedisServer) Stop(t testing.TB) {
 		_ = s.cmd.Process.Kill()
 		<-done
 	}
+	s.cmd = nil
+}
+
+// Kill SIGKILLs the server, as a crash would end it.
+func (s *RedisServer) Kill(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
 	s.cmd = nil
 }

@@ -158,6 +158,14 @@ func (t *Topology) fixedQueues() []queueSpec {
 		args := t.queueArgs()
 		args["x-message-ttl"] = delay.Milliseconds()
 		args["x-dead-letter-exchange"] = RedeliverExchange
+		if t.QueueType == "quorum" {
+			// A quorum queue dead-letters at most once by default: a message whose
+			// target queue is electing a leader when its delay ends would be dropped.
+			// At least once needs reject-publish: a full retry queue refuses the
+			// message, which then stays where it is instead of being lost.
+			args["x-dead-letter-strategy"] = "at-least-once"
+			args["x-overflow"] = "reject-publish"
+		}
 		queues = append(queues, queueSpec{
 			Name: RetryQueue(delay),
 			Args: args,

@@ -1,0 +1,365 @@
+//go:build cluster
+
+// The tests of this file run on a 3-node RabbitMQ cluster and a Redis Cluster of 3
+// masters and 3 replicas, all on this machine: `make test-cluster`. They are built
+// with the cluster tag only, so `make test` never starts the clusters, and under
+// test-cluster they never skip.
+
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/domain"
+	"github.com/orderflow/orderflow/domain/event"
+	"github.com/orderflow/orderflow/handlers"
+)
+
+// RabbitCluster is RabbitMQ nodes joined into one cluster.
+type RabbitCluster struct {
+	Nodes []*RabbitServer
+}
+
+// StartRabbitCluster starts n nodes on one epmd, each with its name, ports and data
+// dir, and joins the others to the first with rabbitmqctl join_cluster.
+func StartRabbitCluster(t *testing.T, n int) *RabbitCluster {
+	t.Helper()
+	ports := freePorts(t, 2*n+1)
+	epmd := startEPMD(t, ports[2*n])
+	cookie := erlangCookie()
+	c := &RabbitCluster{}
+	for i := range n {
+		s := newRabbitNode(t, ports[2*i], ports[2*i+1], epmd, cookie, "")
+		t.Cleanup(func() { s.Stop(t) })
+		s.Start(t)
+		if i > 0 {
+			s.Ctl(t, "stop_app")
+			s.Ctl(t, "join_cluster", c.Nodes[0].Node)
+			s.Ctl(t, "start_app")
+		}
+		c.Nodes = append(c.Nodes, s)
+	}
+	require.ElementsMatch(t, c.names(), c.running(t, c.Nodes[0]), "every node runs in the cluster")
+	return c
+}
+
+func (c *RabbitCluster) names() []string {
+	var names []string
+	for _, s := range c.Nodes {
+		names = append(names, s.Node)
+	}
+	return names
+}
+
+// running returns the nodes that via sees running in the cluster.
+func (c *RabbitCluster) running(t *testing.T, via *RabbitServer) []string {
+	t.Helper()
+	var status struct {
+		RunningNodes []string `json:"running_nodes"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(via.Ctl(t, "cluster_status", "--formatter", "json")), &status))
+	return status.RunningNodes
+}
+
+// URL is the worker's ORDERFLOW_AMQP_URL: every node, separated by commas.
+func (c *RabbitCluster) URL() string {
+	var urls []string
+	for _, s := range c.Nodes {
+		urls = append(urls, s.URL)
+	}
+	return strings.Join(urls, ",")
+}
+
+// RedisCluster is a Redis Cluster of masters with one replica each.
+type RedisCluster struct {
+	Nodes []*RedisServer
+}
+
+// StartRedisCluster starts 6 redis-server in cluster mode and creates a cluster of 3
+// masters and 3 replicas with redis-cli --cluster create. A master that does not answer
+// for 2 s is failed over to its replica.
+func StartRedisCluster(t *testing.T) *RedisCluster {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		requireServer(t, "redis-server")
+	}
+	c := &RedisCluster{}
+	var addrs []string
+	for _, port := range freePorts(t, 6) {
+		s := &RedisServer{
+			Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: t.TempDir(),
+			// Replicas hold the data now; an fsync per write on six servers sharing one
+			// disk would measure the disk.
+			args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", "2000", "--appendfsync", "everysec"},
+		}
+		s.Start(t)
+		t.Cleanup(func() { s.Stop(t) })
+		c.Nodes = append(c.Nodes, s)
+		addrs = append(addrs, s.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	out, err := exec.Command("redis-cli", append(args, "--cluster-replicas", "1", "--cluster-yes")...).CombinedOutput()
+	require.NoError(t, err, "redis-cli --cluster create: %s", out)
+	c.awaitHealthy(t)
+	return c
+}
+
+// URL is the worker's ORDERFLOW_REDIS_URL in mode cluster (go-redis ParseClusterURL).
+func (c *RedisCluster) URL() string {
+	u := "redis://" + c.Nodes[0].Addr + "?"
+	for i, s := range c.Nodes[1:] {
+		if i > 0 {
+			u += "&"
+		}
+		u += "addr=" + s.Addr
+	}
+	return u
+}
+
+// awaitHealthy waits until every live node says the cluster is ok and three masters
+// serve all slots.
+func (c *RedisCluster) awaitHealthy(t *testing.T) {
+	t.Helper()
+	Eventually(t, 60*time.Second, func() string {
+		for _, s := range c.Nodes {
+			if s.cmd == nil {
+				continue
+			}
+			info, err := nodeClient(s).ClusterInfo(context.Background()).Result()
+			if err != nil {
+				return s.Addr + ": " + err.Error()
+			}
+			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
+				return s.Addr + " not ok yet"
+			}
+		}
+		return ""
+	})
+}
+
+func nodeClient(s *RedisServer) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+}
+
+// MasterOf returns the node that serves key's slot now, as a live node sees it.
+func (c *RedisCluster) MasterOf(t *testing.T, key string) *RedisServer {
+	t.Helper()
+	for _, via := range c.Nodes {
+		if via.cmd == nil {
+			continue
+		}
+		client := nodeClient(via)
+		defer client.Close()
+		ctx := context.Background()
+		slot, err := client.ClusterKeySlot(ctx, key).Result()
+		require.NoError(t, err)
+		slots, err := client.ClusterSlots(ctx).Result()
+		require.NoError(t, err)
+		for _, r := range slots {
+			if int64(r.Start) <= slot && slot <= int64(r.End) {
+				for _, s := range c.Nodes {
+					if s.Addr == r.Nodes[0].Addr {
+						return s
+					}
+				}
+			}
+		}
+	}
+	t.Fatalf("no live node serves the slot of %s", key)
+	return nil
+}
+
+// clusterConfig writes a worker config file for the two clusters, with quorum queues.
+func clusterConfig(t *testing.T, rabbit *RabbitCluster, redisCluster *RedisCluster, extra string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "orderflow.yaml")
+	yaml := "broker: amqp\nstore: redis\n" +
+		"amqp:\n  url: " + rabbit.URL() + "\n  queue_type: quorum\n  retry_delays: [200ms, 1s, 3s]\n" +
+		"redis:\n  mode: cluster\n  url: " + redisCluster.URL() + "\n" +
+		"signing:\n  keys_file: " + SigningKeysFile(t) + "\n" + "drain_window: 200ms\n" + extra
+	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
+	return path
+}
+
+// TestCluster_chaos_3_workers_on_quorum_queues_and_a_redis_cluster: three worker
+// processes share a 3-node RabbitMQ cluster (quorum queues, each worker given every
+// node's URL) and a Redis Cluster of 3 masters and 3 replicas. Orders go in over HTTP
+// with Idempotency-Keys while a worker is SIGKILLed every few seconds and another
+// started, one RabbitMQ node is SIGKILLed and brought back, and the Redis master that
+// holds the stock is SIGKILLed (its replica is promoted) and brought back as a
+// replica. Afterwards every order is terminal, every invariant holds exactly, and
+// nothing is poisoned.
+func TestCluster_chaos_3_workers_on_quorum_queues_and_a_redis_cluster(t *testing.T) {
+	start := time.Now()
+	rabbit := StartRabbitCluster(t, 3)
+	redisCluster := StartRedisCluster(t)
+	t.Logf("clusters up in %s: rabbitmq %v, redis %s", time.Since(start).Round(time.Second), rabbit.names(), redisCluster.URL())
+
+	config := clusterConfig(t, rabbit, redisCluster, `shutdown_timeout: 5s
+dedup:
+  lease: 5s
+handler_defaults:
+  timeout: 2s
+  consumers: 4
+  retry: {max_attempts: 8, initial_interval: 20ms, max_interval: 500ms, max_elapsed: 4s, jitter: 0.5}
+  throttle: {per_second: 0, burst: 1}
+`)
+	f := &fleet{t: t, env: []string{"ORDERFLOW_HTTP_ADDR=127.0.0.1:0", "ORDERFLOW_CONFIG=" + config}}
+	for range 3 {
+		require.NoError(t, f.launch())
+	}
+	plan := NewPlan(3000, 3000)
+	plan.SetStock(t, f.admin())
+
+	start = time.Now()
+	var chaos []string
+	note := func(format string, args ...any) {
+		chaos = append(chaos, fmt.Sprintf("%s at %s", fmt.Sprintf(format, args...), time.Since(start).Round(time.Second)))
+	}
+	var placing atomic.Bool
+	placing.Store(true)
+	chaosDone := make(chan struct{})
+	go func() {
+		defer close(chaosDone)
+		for round := 1; placing.Load() || round <= 4; round++ {
+			time.Sleep(3 * time.Second)
+			f.killOne()
+			switch round {
+			case 2:
+				node := rabbit.Nodes[rand.IntN(len(rabbit.Nodes))]
+				node.Kill(t)
+				note("rabbitmq %s SIGKILLed", node.Node)
+				time.Sleep(5 * time.Second)
+				node.Start(t)
+				note("rabbitmq %s back", node.Node)
+			case 4:
+				master := redisCluster.MasterOf(t, "{inventory}")
+				master.Kill(t)
+				note("redis master %s (the {inventory} slot) SIGKILLed", master.Addr)
+				Eventually(t, 30*time.Second, func() string {
+					if now := redisCluster.MasterOf(t, "{inventory}"); now == master {
+						return "the replica is not promoted yet"
+					}
+					return ""
+				})
+				note("its replica %s promoted", redisCluster.MasterOf(t, "{inventory}").Addr)
+				master.Start(t)
+				redisCluster.awaitHealthy(t)
+				note("%s back as a replica", master.Addr)
+			}
+			f.keepLaunching(context.Background())
+		}
+	}()
+
+	placed, retries := placeThroughFleet(t, f, plan, 8, &atomic.Int64{})
+	placedIn := time.Since(start)
+	placing.Store(false)
+	<-chaosDone
+	for f.live() < 3 {
+		f.keepLaunching(context.Background())
+	}
+	out := AwaitTerminal(t, f.client(), plan, placed, 5*time.Minute)
+
+	captures := capturesIn(t, config)
+	CheckInvariants(t, f.client(), plan, placed, out, captures)
+	poisoned := poisonList(t, config)
+	t.Logf("cluster chaos: %d orders placed in %s (%d POSTs retried), all terminal after %s: %v; workers started %d, SIGKILLed %d; %s; poisoned: %d",
+		len(placed), placedIn.Round(time.Second), retries, time.Since(start).Round(time.Second), out.Counts,
+		f.started, f.killed, strings.Join(chaos, "; "), len(poisoned))
+	require.Len(t, chaos, 5, "a RabbitMQ node and a Redis master were each killed and brought back")
+	require.Empty(t, poisoned, "losing a node poisons nothing")
+}
+
+// TestCluster_retry_tiers_and_poison_on_quorum_queues: on quorum queues across the
+// cluster, a message that keeps failing transiently waits in each retry tier (message
+// TTL, then dead-lettering back to its queue) and is handled once it succeeds; one that
+// fails for good goes to the poison queue with its reason.
+func TestCluster_retry_tiers_and_poison_on_quorum_queues(t *testing.T) {
+	rabbit := StartRabbitCluster(t, 3)
+	redisCluster := StartRedisCluster(t)
+
+	const recovers, fails = "recovers-late", "always-fails"
+	var attempts atomic.Int64
+	table := []handlers.Definition{
+		{
+			Name: recovers,
+			New: func(handlers.Deps) (handlers.Handler, error) {
+				return handlers.NewHandler(handlers.On(func(context.Context, event.OrderPlaced) (event.Event, error) {
+					if attempts.Add(1) <= 3 {
+						return nil, domain.Unavailable("provider", errors.New("timed out"))
+					}
+					return nil, nil
+				})), nil
+			},
+			Chain: handlers.Standard,
+		},
+		{
+			Name: fails,
+			New: func(handlers.Deps) (handlers.Handler, error) {
+				return handlers.NewHandler(handlers.On(func(context.Context, event.OrderPlaced) (event.Event, error) {
+					return nil, domain.Permanent(errors.New("card refused"))
+				})), nil
+			},
+			Chain: handlers.Standard,
+		},
+	}
+	cfg := AMQPConfig(t, nil)
+	cfg.AMQP.URL, cfg.AMQP.QueueType = rabbit.URL(), "quorum"
+	cfg.Redis.Mode, cfg.Redis.URL = "cluster", redisCluster.URL()
+	cfg.HandlerDefaults.Retry.MaxAttempts = 1
+	require.NoError(t, cfg.Validate())
+	w := StartAMQP(t, cfg, table)
+
+	var queues []struct{ Name, Type string }
+	require.NoError(t, json.Unmarshal([]byte(rabbit.Nodes[0].Ctl(t, "list_queues", "name", "type", "--formatter", "json")), &queues))
+	types := map[string]string{}
+	for _, q := range queues {
+		types[q.Name] = q.Type
+	}
+	assert.Equal(t, map[string]string{
+		"orderflow." + recovers: "quorum", "orderflow." + fails: "quorum", "orderflow.poison": "quorum",
+		"orderflow.delay.100ms": "quorum", "orderflow.delay.200ms": "quorum", "orderflow.delay.400ms": "quorum",
+	}, types, "every queue, the retry tiers and the poison queue too, is a quorum queue")
+	order := event.OrderPlaced{
+		OrderID: "ord-quorum", CustomerID: "cust-quorum", Currency: "USD", PlacedAt: "2026-12-01T10:00:00Z",
+		Items: []event.Item{{SKU: "SKU-RED", Quantity: 1, UnitPriceCents: 100}}, TotalCents: 100,
+	}
+	w.Tap.PublishUnsigned(t, event.OrderPlacedName, forged(t, order))
+
+	var poisoned []*message.Message
+	Eventually(t, 30*time.Second, func() string {
+		if poisoned = w.Tap.Poisoned(t); len(poisoned) == 0 {
+			return "nothing poisoned yet"
+		}
+		if attempts.Load() < 4 {
+			return fmt.Sprintf("%s tried %d times", recovers, attempts.Load())
+		}
+		return ""
+	})
+	require.Len(t, poisoned, 1)
+	assert.Equal(t, fails, poisoned[0].Metadata.Get(envelope.PoisonHandlerKey))
+	assert.Contains(t, poisoned[0].Metadata.Get(envelope.PoisonReasonKey), "card refused")
+	assert.Equal(t, float64(3), CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"handler": recovers, "outcome": "parked"}),
+		"parked once in each of the 3 tiers")
+	assert.Equal(t, float64(1), CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"handler": recovers, "outcome": "handled"}))
+	time.Sleep(time.Second)
+	assert.Equal(t, int64(4), attempts.Load(), "handled once it succeeded, not again")
+}
