@@ -39,7 +39,7 @@ type RabbitCluster struct {
 
 // StartRabbitCluster starts n nodes on one epmd, each with its name, ports and data
 // dir, and joins the others to the first with rabbitmqctl join_cluster.
-func StartRabbitCluster(t *testing.T, n int) *RabbitCluster {
+func StartRabbitCluster(t testing.TB, n int) *RabbitCluster {
 	t.Helper()
 	ports := freePorts(t, 2*n+1)
 	epmd := startEPMD(t, ports[2*n])
@@ -69,7 +69,7 @@ func (c *RabbitCluster) names() []string {
 }
 
 // running returns the nodes that via sees running in the cluster.
-func (c *RabbitCluster) running(t *testing.T, via *RabbitServer) []string {
+func (c *RabbitCluster) running(t testing.TB, via *RabbitServer) []string {
 	t.Helper()
 	var status struct {
 		RunningNodes []string `json:"running_nodes"`
@@ -79,12 +79,23 @@ func (c *RabbitCluster) running(t *testing.T, via *RabbitServer) []string {
 }
 
 // URL is the worker's ORDERFLOW_AMQP_URL: every node, separated by commas.
-func (c *RabbitCluster) URL() string {
+func (c *RabbitCluster) URL() string { return c.vhostURL("") }
+
+// vhostURL is URL on the virtual host vhost ("" for the default one).
+func (c *RabbitCluster) vhostURL(vhost string) string {
 	var urls []string
 	for _, s := range c.Nodes {
-		urls = append(urls, s.URL)
+		urls = append(urls, s.URL+vhost)
 	}
 	return strings.Join(urls, ",")
+}
+
+// AddVHost adds a virtual host that guest may use, and returns its URL list.
+func (c *RabbitCluster) AddVHost(t testing.TB, vhost string) string {
+	t.Helper()
+	c.Nodes[0].Ctl(t, "add_vhost", vhost)
+	c.Nodes[0].Ctl(t, "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+	return c.vhostURL(vhost)
 }
 
 // RedisCluster is a Redis Cluster of masters with one replica each.
@@ -95,7 +106,7 @@ type RedisCluster struct {
 // StartRedisCluster starts 6 redis-server in cluster mode and creates a cluster of 3
 // masters and 3 replicas with redis-cli --cluster create. A master that does not answer
 // for 2 s is failed over to its replica.
-func StartRedisCluster(t *testing.T) *RedisCluster {
+func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		requireServer(t, "redis-server")
@@ -136,14 +147,16 @@ func (c *RedisCluster) URL() string {
 
 // awaitHealthy waits until every live node says the cluster is ok and three masters
 // serve all slots.
-func (c *RedisCluster) awaitHealthy(t *testing.T) {
+func (c *RedisCluster) awaitHealthy(t testing.TB) {
 	t.Helper()
 	Eventually(t, 60*time.Second, func() string {
 		for _, s := range c.Nodes {
 			if s.cmd == nil {
 				continue
 			}
-			info, err := nodeClient(s).ClusterInfo(context.Background()).Result()
+			client := nodeClient(s)
+			info, err := client.ClusterInfo(context.Background()).Result()
+			_ = client.Close()
 			if err != nil {
 				return s.Addr + ": " + err.Error()
 			}
@@ -159,8 +172,26 @@ func nodeClient(s *RedisServer) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 }
 
+// Client returns a cluster client, closed when the test ends.
+func (c *RedisCluster) Client(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	opts, err := redis.ParseClusterURL(c.URL())
+	require.NoError(t, err)
+	client := redis.NewClusterClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	return client
+}
+
+// Flush empties every master.
+func (c *RedisCluster) Flush(t testing.TB) {
+	t.Helper()
+	require.NoError(t, c.Client(t).ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		return m.FlushAll(ctx).Err()
+	}))
+}
+
 // MasterOf returns the node that serves key's slot now, as a live node sees it.
-func (c *RedisCluster) MasterOf(t *testing.T, key string) *RedisServer {
+func (c *RedisCluster) MasterOf(t testing.TB, key string) *RedisServer {
 	t.Helper()
 	for _, via := range c.Nodes {
 		if via.cmd == nil {
@@ -187,13 +218,14 @@ func (c *RedisCluster) MasterOf(t *testing.T, key string) *RedisServer {
 	return nil
 }
 
-// clusterConfig writes a worker config file for the two clusters, with quorum queues.
-func clusterConfig(t *testing.T, rabbit *RabbitCluster, redisCluster *RedisCluster, extra string) string {
+// clusterConfig writes a worker config file for the brokers at amqpURL and the Redis
+// Cluster at redisURL, with quorum queues.
+func clusterConfig(t testing.TB, amqpURL, redisURL, extra string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "orderflow.yaml")
 	yaml := "broker: amqp\nstore: redis\n" +
-		"amqp:\n  url: " + rabbit.URL() + "\n  queue_type: quorum\n  retry_delays: [200ms, 1s, 3s]\n" +
-		"redis:\n  mode: cluster\n  url: " + redisCluster.URL() + "\n" +
+		"amqp:\n  url: " + amqpURL + "\n  queue_type: quorum\n  retry_delays: [200ms, 1s, 3s]\n" +
+		"redis:\n  mode: cluster\n  url: " + redisURL + "\n" +
 		"signing:\n  keys_file: " + SigningKeysFile(t) + "\n" + "drain_window: 200ms\n" + extra
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	return path
@@ -213,7 +245,7 @@ func TestCluster_chaos_3_workers_on_quorum_queues_and_a_redis_cluster(t *testing
 	redisCluster := StartRedisCluster(t)
 	t.Logf("clusters up in %s: rabbitmq %v, redis %s", time.Since(start).Round(time.Second), rabbit.names(), redisCluster.URL())
 
-	config := clusterConfig(t, rabbit, redisCluster, `shutdown_timeout: 5s
+	config := clusterConfig(t, rabbit.URL(), redisCluster.URL(), `shutdown_timeout: 5s
 dedup:
   lease: 5s
 handler_defaults:
@@ -226,33 +258,35 @@ handler_defaults:
 	for range 3 {
 		require.NoError(t, f.launch())
 	}
-	plan := NewPlan(3000, 3000)
+	plan := NewPlan(4000, 4000)
 	plan.SetStock(t, f.admin())
 
 	start = time.Now()
-	var chaos []string
+	var (
+		chaos    []string
+		accepted atomic.Int64
+		// killedWhile counts the kills of a server that came while orders were still
+		// being placed, so that the outages meet work in flight.
+		killedWhile int
+	)
 	note := func(format string, args ...any) {
-		chaos = append(chaos, fmt.Sprintf("%s at %s", fmt.Sprintf(format, args...), time.Since(start).Round(time.Second)))
+		chaos = append(chaos, fmt.Sprintf("%s at %s (%d orders in)", fmt.Sprintf(format, args...), time.Since(start).Round(time.Second), accepted.Load()))
 	}
 	var placing atomic.Bool
 	placing.Store(true)
 	chaosDone := make(chan struct{})
 	go func() {
 		defer close(chaosDone)
-		for round := 1; placing.Load() || round <= 4; round++ {
+		for round := 1; placing.Load() || round <= 3; round++ {
 			time.Sleep(3 * time.Second)
 			f.killOne()
 			switch round {
-			case 2:
-				node := rabbit.Nodes[rand.IntN(len(rabbit.Nodes))]
-				node.Kill(t)
-				note("rabbitmq %s SIGKILLed", node.Node)
-				time.Sleep(5 * time.Second)
-				node.Start(t)
-				note("rabbitmq %s back", node.Node)
-			case 4:
+			case 1:
 				master := redisCluster.MasterOf(t, "{inventory}")
 				master.Kill(t)
+				if placing.Load() {
+					killedWhile++
+				}
 				note("redis master %s (the {inventory} slot) SIGKILLed", master.Addr)
 				Eventually(t, 30*time.Second, func() string {
 					if now := redisCluster.MasterOf(t, "{inventory}"); now == master {
@@ -264,12 +298,22 @@ handler_defaults:
 				master.Start(t)
 				redisCluster.awaitHealthy(t)
 				note("%s back as a replica", master.Addr)
+			case 3:
+				node := rabbit.Nodes[rand.IntN(len(rabbit.Nodes))]
+				node.Kill(t)
+				if placing.Load() {
+					killedWhile++
+				}
+				note("rabbitmq %s SIGKILLed", node.Node)
+				time.Sleep(5 * time.Second)
+				node.Start(t)
+				note("rabbitmq %s back", node.Node)
 			}
 			f.keepLaunching(context.Background())
 		}
 	}()
 
-	placed, retries := placeThroughFleet(t, f, plan, 8, &atomic.Int64{})
+	placed, retries := placeThroughFleet(t, f, plan, 8, &accepted)
 	placedIn := time.Since(start)
 	placing.Store(false)
 	<-chaosDone
@@ -285,6 +329,7 @@ handler_defaults:
 		len(placed), placedIn.Round(time.Second), retries, time.Since(start).Round(time.Second), out.Counts,
 		f.started, f.killed, strings.Join(chaos, "; "), len(poisoned))
 	require.Len(t, chaos, 5, "a RabbitMQ node and a Redis master were each killed and brought back")
+	require.Equal(t, 2, killedWhile, "both servers were killed while orders were being placed")
 	require.Empty(t, poisoned, "losing a node poisons nothing")
 }
 
