@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,10 +118,8 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	for _, port := range freePorts(t, 6) {
 		s := &RedisServer{
 			Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: t.TempDir(),
-			// Replicas hold the data now; an fsync per write on six servers sharing one
-			// disk would measure the disk.
-			args: []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-				"--cluster-node-timeout", "2000", "--appendfsync", "everysec"},
+			args: append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", "2000"}, replicated...),
 		}
 		s.Start(t)
 		t.Cleanup(func() { s.Stop(t) })
@@ -132,6 +132,11 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	c.awaitHealthy(t)
 	return c
 }
+
+// replicated are the options of a server with a replica: the replica holds the data,
+// so not an fsync per write (six servers sharing one disk would measure the disk), and
+// the first sync at once, not after the 5 s Redis waits for more replicas to join.
+var replicated = []string{"--appendfsync", "everysec", "--repl-diskless-sync-delay", "0"}
 
 // URL is the worker's ORDERFLOW_REDIS_URL in mode cluster (go-redis ParseClusterURL).
 func (c *RedisCluster) URL() string {
@@ -163,9 +168,26 @@ func (c *RedisCluster) awaitHealthy(t testing.TB) {
 			if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_slots_ok:16384") {
 				return s.Addr + " not ok yet"
 			}
+			if msg := replicaInSync(s); msg != "" {
+				return msg
+			}
 		}
 		return ""
 	})
+}
+
+// replicaInSync returns why s, if it is a replica, does not have its master's data yet.
+func replicaInSync(s *RedisServer) string {
+	client := nodeClient(s)
+	defer client.Close()
+	info, err := client.Info(context.Background(), "replication").Result()
+	if err != nil {
+		return s.Addr + ": " + err.Error()
+	}
+	if strings.Contains(info, "role:slave") && !strings.Contains(info, "master_link_status:up") {
+		return "replica " + s.Addr + " not in sync with its master yet"
+	}
+	return ""
 }
 
 func nodeClient(s *RedisServer) *redis.Client {
@@ -407,4 +429,76 @@ func TestCluster_retry_tiers_and_poison_on_quorum_queues(t *testing.T) {
 	assert.Equal(t, float64(1), CounterValueWith(t, w.Registry, "orderflow_messages_total", map[string]string{"handler": recovers, "outcome": "handled"}))
 	time.Sleep(time.Second)
 	assert.Equal(t, int64(4), attempts.Load(), "handled once it succeeded, not again")
+}
+
+// startSentinelRedis starts a master, its replica and three sentinels watching the
+// master under the name orderflow (quorum 2, down after 1 s), and returns the master,
+// the replica and the worker's ORDERFLOW_REDIS_URL in mode sentinel (go-redis
+// ParseFailoverURL).
+func startSentinelRedis(t testing.TB) (master, replica *RedisServer, url string) {
+	t.Helper()
+	ports := freePorts(t, 5)
+	master = &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), dir: t.TempDir(), args: replicated}
+	master.Start(t)
+	t.Cleanup(func() { master.Stop(t) })
+	replica = &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", ports[1]), dir: t.TempDir(),
+		args: append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(ports[0])}, replicated...)}
+	replica.Start(t)
+	t.Cleanup(func() { replica.Stop(t) })
+	Eventually(t, 30*time.Second, func() string { return replicaInSync(replica) })
+	var addrs []string
+	for _, port := range ports[2:] {
+		dir := t.TempDir()
+		// A sentinel rewrites its config file as it learns, so each has one of its own.
+		conf := filepath.Join(dir, "sentinel.conf")
+		require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil,
+			"bind 127.0.0.1\nport %d\ndir %s\nsentinel monitor orderflow 127.0.0.1 %d 2\n"+
+				"sentinel down-after-milliseconds orderflow 1000\nsentinel failover-timeout orderflow 5000\n",
+			port, dir, ports[0]), 0o600))
+		cmd := exec.Command("redis-server", conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	url = "redis://" + addrs[0] + "?master_name=orderflow&addr=" + addrs[1] + "&addr=" + addrs[2]
+	sentinel := redis.NewSentinelClient(&redis.Options{Addr: addrs[0]})
+	defer sentinel.Close()
+	Eventually(t, 30*time.Second, func() string {
+		replicas, err := sentinel.Replicas(context.Background(), "orderflow").Result()
+		if err != nil || len(replicas) == 0 {
+			return fmt.Sprintf("the sentinel knows no replica yet (%v)", err)
+		}
+		return ""
+	})
+	return master, replica, url
+}
+
+// TestCluster_redis_sentinel_fails_over_under_a_worker: a worker in redis mode sentinel
+// confirms orders; its master is SIGKILLed, the sentinels promote the replica, and the
+// worker, told by them where the master is now, confirms orders again by itself.
+func TestCluster_redis_sentinel_fails_over_under_a_worker(t *testing.T) {
+	master, replica, url := startSentinelRedis(t)
+	cfg := AMQPConfig(t, nil)
+	cfg.Redis.Mode, cfg.Redis.URL = "sentinel", url
+	require.NoError(t, cfg.Validate())
+	w := StartAMQP(t, cfg, handlers.Table())
+	c := NewClient(w.URL())
+	placeAndConfirm(t, c)
+	var before StockView
+	c.Must(t, http.MethodGet, "/inventory/SKU-RED", nil).JSON(t, &before)
+
+	master.Kill(t)
+	sentinel := redis.NewSentinelClient(&redis.Options{Addr: strings.TrimPrefix(strings.Split(url, "?")[0], "redis://")})
+	defer sentinel.Close()
+	Eventually(t, 60*time.Second, func() string {
+		addr, err := sentinel.GetMasterAddrByName(context.Background(), "orderflow").Result()
+		if err != nil || len(addr) != 2 || addr[0]+":"+addr[1] != replica.Addr {
+			return fmt.Sprintf("the replica is not master yet: %v %v", addr, err)
+		}
+		return ""
+	})
+	var after StockView
+	c.Must(t, http.MethodGet, "/inventory/SKU-RED", nil).JSON(t, &after)
+	assert.Equal(t, before, after, "the promoted replica has the stock the master had")
+	placeAndConfirm(t, c)
 }

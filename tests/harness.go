@@ -306,7 +306,7 @@ func awaitStatus(t testing.TB, c *Client, id, status string, timeout time.Durati
 		}
 		r.JSON(t, &v)
 		if v.Status != status {
-			return id + " is " + v.Status
+			return id + " is " + v.Status + " " + v.Reason
 		}
 		return ""
 	})
