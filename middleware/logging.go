@@ -18,12 +18,20 @@ type loggerKey struct{}
 type messageLogger struct {
 	once   sync.Once
 	base   *slog.Logger
-	attrs  []any
+	msg    *message.Message
 	logger *slog.Logger
 }
 
 func (m *messageLogger) get() *slog.Logger {
-	m.once.Do(func() { m.logger = m.base.With(m.attrs...) })
+	m.once.Do(func() {
+		m.logger = m.base.With(
+			"handler", message.HandlerNameFromCtx(m.msg.Context()),
+			"message_id", m.msg.UUID,
+			"event", m.msg.Metadata.Get(envelope.EventNameKey),
+			"correlation_id", m.msg.Metadata.Get(envelope.CorrelationIDKey),
+			"causation_id", m.msg.Metadata.Get(envelope.CausationIDKey),
+		)
+	})
 	return m.logger
 }
 
@@ -50,13 +58,7 @@ type Logging struct {
 func (l Logging) Middleware(h message.HandlerFunc) message.HandlerFunc {
 	debug := l.Logger.Enabled(context.Background(), slog.LevelDebug)
 	return func(msg *message.Message) ([]*message.Message, error) {
-		logger := &messageLogger{base: l.Logger, attrs: []any{
-			"handler", message.HandlerNameFromCtx(msg.Context()),
-			"message_id", msg.UUID,
-			"event", msg.Metadata.Get(envelope.EventNameKey),
-			"correlation_id", msg.Metadata.Get(envelope.CorrelationIDKey),
-			"causation_id", msg.Metadata.Get(envelope.CausationIDKey),
-		}}
+		logger := &messageLogger{base: l.Logger, msg: msg}
 		ctx := context.WithValue(msg.Context(), loggerKey{}, logger)
 		msg.SetContext(ctx)
 		start := time.Now()
