@@ -203,9 +203,10 @@ func (d definitions) userLimit(t *testing.T, user string) int {
 }
 
 // loadWorkerConfig loads the config file at path as the worker does, with env as its
-// environment and files as the files the _FILE variables and key files name (by the
-// path the worker sees, e.g. /run/secrets/amqp-url, to their content): the result is
-// the config the container starts with, or the error that would stop it.
+// whole environment and files as the files the _FILE variables and key files name (by
+// the path the worker sees, e.g. /run/secrets/amqp-url, to their content): the result
+// is the config the container starts with, or the error that would stop it, a variable
+// that names no setting included.
 func loadWorkerConfig(t *testing.T, path string, env map[string]string, files map[string]string) (*configs.Config, error) {
 	t.Helper()
 	dir := t.TempDir()
@@ -215,12 +216,12 @@ func loadWorkerConfig(t *testing.T, path string, env map[string]string, files ma
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
 		local[name] = p
 	}
-	getenv := func(name string) string {
-		v := env[name]
+	environ := make([]string, 0, len(env))
+	for name, v := range env {
 		if p, ok := local[v]; ok && strings.HasSuffix(name, "_FILE") {
-			return p
+			v = p
 		}
-		return v
+		environ = append(environ, name+"="+v)
 	}
-	return configs.Load(path, getenv)
+	return configs.LoadEnv(path, environ)
 }
