@@ -102,7 +102,7 @@ func (n *nodes) dialNode(network string, k int) (net.Conn, error) {
 		return nil, err
 	}
 	if n.tls == nil {
-		return conn, nil
+		return newCoalescingConn(conn), nil
 	}
 	cfg := n.tls.Clone()
 	if cfg.ServerName == "" {
@@ -113,5 +113,5 @@ func (n *nodes) dialNode(network string, k int) (net.Conn, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("tls: %w", err)
 	}
-	return client, nil
+	return newCoalescingConn(client), nil
 }
