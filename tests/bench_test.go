@@ -85,7 +85,9 @@ func BenchmarkSagaEmbedded(b *testing.B) {
 // on a fixed schedule (open loop: a late order is timed from when it was due).
 func BenchmarkSagaAMQP(b *testing.B) {
 	for range b.N {
-		w := StartAMQP(b, benchConfig(), handlers.Table())
+		cfg := AMQPConfig(b, benchConfig())
+		spans := newTailSpans()
+		w := StartAMQPWith(b, cfg, handlers.Table(), Options{Tracer: spans.provider})
 		tap := amqpTapOf(w.Tap)
 		conn, err := amqp.Dial(tap.url)
 		require.NoError(b, err)
@@ -102,7 +104,11 @@ func BenchmarkSagaAMQP(b *testing.B) {
 
 		next := orders
 		for _, load := range []int{25, 50, 75} {
-			p50, p95, p99 := openLoop(b, w, conn, rate*float64(load)/100, time.Duration(sized(2, 10))*time.Second, &next)
+			probes := startStallProbes(b, cfg.Redis.URL, conn)
+			spans.record(true)
+			p50, p95, p99, slow := openLoop(b, w, conn, rate*float64(load)/100, time.Duration(sized(2, 10))*time.Second, &next, spans)
+			spans.record(false)
+			b.Logf("tail at %d%%: %s; %s", load, tail(slow, 5), probes.end())
 			b.ReportMetric(p50, fmt.Sprintf("p50-ms@%d%%", load))
 			b.ReportMetric(p95, fmt.Sprintf("p95-ms@%d%%", load))
 			b.ReportMetric(p99, fmt.Sprintf("p99-ms@%d%%", load))
@@ -111,16 +117,19 @@ func BenchmarkSagaAMQP(b *testing.B) {
 }
 
 // openLoop publishes orders at rate per second for d and returns the p50, p95 and p99 of
-// their latency to order.confirmed, in ms.
-func openLoop(b *testing.B, w *TestWorker, conn *amqp.Connection, rate float64, d time.Duration, next *int) (p50, p95, p99 float64) {
+// their latency to order.confirmed, in ms, and what tail needs to explain the slowest.
+func openLoop(b *testing.B, w *TestWorker, conn *amqp.Connection, rate float64, d time.Duration, next *int, spans *tailSpans) (p50, p95, p99 float64, slow slowest) {
 	b.Helper()
 	confirmed := countFrom(w.Tap.Subscribe(b, event.OrderConfirmedName), orderIDOf)
+	reserved := countFrom(w.Tap.Subscribe(b, event.InventoryReservedName), orderIDOf)
+	captured := countFrom(w.Tap.Subscribe(b, event.PaymentCapturedName), orderIDOf)
 	ch, err := conn.Channel()
 	require.NoError(b, err)
 	defer ch.Close()
 	require.NoError(b, ch.Confirm(false))
 	n := int(rate * d.Seconds())
 	due := make(map[string]time.Time, n)
+	messageIDs := make(map[string]string, n)
 	start := time.Now()
 	interval := time.Duration(float64(time.Second) / rate)
 	var confirms []*amqp.DeferredConfirmation
@@ -130,6 +139,7 @@ func openLoop(b *testing.B, w *TestWorker, conn *amqp.Connection, rate float64, 
 		msg := benchOrder(b, *next)
 		*next++
 		due[orderIDOf(msg)] = at
+		messageIDs[orderIDOf(msg)] = msg.UUID
 		dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), amqpbroker.Exchange, event.OrderPlacedName, false, false, marshalled(b, msg))
 		require.NoError(b, err)
 		confirms = append(confirms, dc)
@@ -146,7 +156,8 @@ func openLoop(b *testing.B, w *TestWorker, conn *amqp.Connection, rate float64, 
 		latencies = append(latencies, confirmed.seen[id].Sub(at))
 	}
 	sortDurations(latencies)
-	return percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99)
+	slow = slowest{due: due, start: start, messageIDs: messageIDs, reserved: reserved, captured: captured, confirmed: confirmed, spans: spans}
+	return percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99), slow
 }
 
 // BenchmarkBrokerCeiling: what RabbitMQ allows a saga here, measured with raw amqp091-go:
