@@ -14,6 +14,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/domain"
 )
@@ -41,6 +42,13 @@ type Dedup struct {
 	// OnDuplicate is called for each duplicate dropped, e.g. to count it.
 	OnDuplicate func(handler string)
 	Logger      *slog.Logger
+	// Defer leaves the claim to the stores (app/inbox): the handler's first store
+	// operation runs it with its own read, and its last write commits the mark, which
+	// saves a round trip each. Only for a handler whose every route reaches a store
+	// before any other effect (handlers.Handler.WithInbox), on stores that run such
+	// claims (both of ours do). With Defer, the stores are where the marks are, so
+	// FailOpen does not apply: a store that is down fails the handler anyway.
+	Defer bool
 }
 
 // DedupKey is the key a message is claimed under: the handler and the message id, or a
@@ -75,6 +83,9 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		key := DedupKey(handler, msg)
 		token := uuid.NewString()
 
+		if d.Defer {
+			return d.deferred(h, msg, key, token)
+		}
 		state, _, err := d.Store.Claim(ctx, key, token, d.Lease)
 		if err != nil {
 			if d.FailOpen {
@@ -85,45 +96,101 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		switch state {
 		case lease.Done:
-			logger().DebugContext(ctx, "duplicate dropped")
-			report(ctx, OutcomeDuplicate)
-			if d.OnDuplicate != nil {
-				d.OnDuplicate(handler)
-			}
-			return nil, nil
+			return d.duplicate(ctx, handler)
 		case lease.Held:
 			return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
 		}
-
 		produced, handlerErr := h(msg)
-		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		defer cancel()
-		if held, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); ok && KindOf(handlerErr) == Permanent {
-			// The message is going to the poison queue: keep it claimed until it is
-			// there, so a duplicate is not poisoned too (see HeldClaim).
-			held.set(d.Store, key, token, d.TTL)
-			return produced, handlerErr
-		}
-		if handlerErr != nil {
-			if err := d.Store.Release(storeCtx, key, token); err != nil {
-				// The claim then ends with its lease, and the retry waits for that.
-				logger().WarnContext(ctx, "dedup release failed", "error", err.Error())
-			}
-			return produced, handlerErr
-		}
-		committed, err := d.Store.Commit(storeCtx, key, token, "", d.TTL)
-		switch {
-		case err != nil && !d.FailOpen:
-			// The effect happened but is not recorded: handling the message again is
-			// safe (every effect is idempotent), losing it is not.
-			return produced, domain.Unavailable("dedup commit", err)
-		case err != nil:
-			logger().WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())
-		case !committed:
-			logger().WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
-		}
-		return produced, nil
+		return produced, d.finish(ctx, key, token, handlerErr)
 	}
+}
+
+func (d Dedup) duplicate(ctx context.Context, handler string) ([]*message.Message, error) {
+	LoggerFrom(ctx, d.Logger).DebugContext(ctx, "duplicate dropped")
+	report(ctx, OutcomeDuplicate)
+	if d.OnDuplicate != nil {
+		d.OnDuplicate(handler)
+	}
+	return nil, nil
+}
+
+// deferred handles msg with its claim left to the stores, as a pending inbox.Claim in
+// its context, and then does what the stores left undone.
+func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token string) ([]*message.Message, error) {
+	ctx := msg.Context()
+	claim := &inbox.Claim{Key: key, Token: token, Lease: d.Lease, TTL: d.TTL}
+	msg.SetContext(inbox.With(ctx, claim))
+	produced, handlerErr := h(msg)
+	msg.SetContext(ctx)
+	switch claim.State() {
+	case inbox.Held:
+		return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
+	case inbox.Done:
+		if errors.Is(handlerErr, inbox.ErrDone) {
+			return d.duplicate(ctx, message.HandlerNameFromCtx(ctx))
+		}
+		// The handler could not publish what the mark owes: retry, and find it done again.
+		return produced, handlerErr
+	case inbox.Committed:
+		// The mark is done; an error now (a failed publish) is retried, and the retry
+		// publishes what the mark owes.
+		return produced, handlerErr
+	case inbox.Pending:
+		if handlerErr != nil {
+			return produced, handlerErr // nothing was claimed, nothing to release
+		}
+		// The handler succeeded without reaching a store: it had no effect to guard,
+		// but its duplicates are to be dropped all the same.
+		return produced, d.claimAndCommit(ctx, key, token)
+	}
+	return produced, d.finish(ctx, claim.StoredKey(), token, handlerErr)
+}
+
+// claimAndCommit marks a message done that was handled without a claim.
+func (d Dedup) claimAndCommit(ctx context.Context, key, token string) error {
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	state, _, err := d.Store.Claim(storeCtx, key, token, d.Lease)
+	if err == nil && state == lease.Claimed {
+		_, err = d.Store.Commit(storeCtx, key, token, "", d.TTL)
+	}
+	if err != nil {
+		return domain.Unavailable("dedup commit", err)
+	}
+	return nil
+}
+
+// finish commits the claim of key after success, releases it after a failure, and hands
+// it to the Poison middleware after a permanent failure.
+func (d Dedup) finish(ctx context.Context, key, token string, handlerErr error) error {
+	logger := LoggerFrom(ctx, d.Logger)
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if held, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); ok && KindOf(handlerErr) == Permanent {
+		// The message is going to the poison queue: keep it claimed until it is
+		// there, so a duplicate is not poisoned too (see HeldClaim).
+		held.set(d.Store, key, token, d.TTL)
+		return handlerErr
+	}
+	if handlerErr != nil {
+		if err := d.Store.Release(storeCtx, key, token); err != nil {
+			// The claim then ends with its lease, and the retry waits for that.
+			logger.WarnContext(ctx, "dedup release failed", "error", err.Error())
+		}
+		return handlerErr
+	}
+	committed, err := d.Store.Commit(storeCtx, key, token, "", d.TTL)
+	switch {
+	case err != nil && !d.FailOpen:
+		// The effect happened but is not recorded: handling the message again is
+		// safe (every effect is idempotent), losing it is not.
+		return domain.Unavailable("dedup commit", err)
+	case err != nil:
+		logger.WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())
+	case !committed:
+		logger.WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
+	}
+	return nil
 }
 
 type heldClaimKey struct{}
