@@ -136,12 +136,28 @@ func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token 
 		// publishes what the mark owes.
 		return produced, handlerErr
 	case inbox.Pending:
-		if handlerErr != nil {
+		if handlerErr == nil {
+			// The handler succeeded without reaching a store: it had no effect to
+			// guard, but its duplicates are to be dropped all the same.
+			return produced, d.claimAndCommit(ctx, key, token)
+		}
+		if _, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); !ok || KindOf(handlerErr) != Permanent {
 			return produced, handlerErr // nothing was claimed, nothing to release
 		}
-		// The handler succeeded without reaching a store: it had no effect to guard,
-		// but its duplicates are to be dropped all the same.
-		return produced, d.claimAndCommit(ctx, key, token)
+		// Failed for good before any store (a malformed body): claim it now, so that
+		// the Poison middleware marks it done and a duplicate is not poisoned too.
+		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		state, _, err := d.Store.Claim(storeCtx, key, token, d.Lease)
+		switch {
+		case err != nil:
+			LoggerFrom(ctx, d.Logger).WarnContext(ctx, "dedup claim failed; a duplicate may be poisoned too", "error", err.Error())
+			return produced, handlerErr
+		case state == lease.Done:
+			return d.duplicate(ctx, message.HandlerNameFromCtx(ctx))
+		case state == lease.Held:
+			return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
+		}
 	}
 	return produced, d.finish(ctx, claim.StoredKey(), token, handlerErr)
 }
