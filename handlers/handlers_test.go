@@ -155,6 +155,7 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					given(t, w, tt.Given, tt.Total)
 				}
 				var out <-chan *message.Message
+				var firstID string
 				if tt.Want != nil {
 					out = w.Tap.Subscribe(t, tt.Want.EventName())
 				}
@@ -175,12 +176,15 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					assert.Equal(t, "corr-1", got.Metadata.Get(envelope.CorrelationIDKey), "correlation id copied")
 					assert.Equal(t, "msg-in-1", got.Metadata.Get(envelope.CausationIDKey), "causation id is the id handled")
 					assert.Equal(t, tt.Want.EventName(), got.Metadata.Get(envelope.EventNameKey))
+					firstID = got.UUID
 				}
 				assert.Empty(t, w.Tap.Poisoned(t), "nothing poisoned")
 				tt.Then(t, w)
 
-				// The same message again is dropped by dedup: no second event, no second
-				// effect.
+				// The same message again is dropped by dedup: no second effect, and no new
+				// event. Its dedup mark was committed with its last write, before the
+				// publish, so the duplicate publishes again what the mark owes: the same
+				// event under the same id, which downstream dedup drops (app/inbox).
 				publish(t, w, "msg-in-1", "corr-1", tt.Input)
 				tests.Eventually(t, 5*time.Second, func() string {
 					if w.Counter(t, "orderflow_messages_duplicate_total", tt.Handler) != 1 {
@@ -189,7 +193,13 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					return ""
 				})
 				if out != nil {
-					assert.Empty(t, out, "a duplicate publishes nothing")
+					select {
+					case again := <-out:
+						assert.Equal(t, firstID, again.UUID, "a duplicate publishes nothing but the first event again")
+						assert.JSONEq(t, string(mustJSON(t, tt.Want)), string(again.Payload))
+					case <-time.After(200 * time.Millisecond):
+					}
+					assert.Empty(t, out, "a duplicate publishes the first event at most once more")
 				}
 				tt.Then(t, w)
 			})
@@ -208,6 +218,13 @@ func TestHandlers_event_ids_differ_per_message_handled(t *testing.T) {
 	assert.NotEqual(t, first.UUID, second.UUID)
 	assert.NotEmpty(t, first.Metadata.Get(envelope.CorrelationIDKey), "a correlation id is created when absent")
 	assert.NotEqual(t, first.Metadata.Get(envelope.CorrelationIDKey), second.Metadata.Get(envelope.CorrelationIDKey))
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	data, err := json.Marshal(v)
+	require.NoError(t, err)
+	return data
 }
 
 func assertStatus(t *testing.T, w *tests.TestWorker, status order.Status, reason string) {
