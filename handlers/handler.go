@@ -46,7 +46,8 @@ type Handler struct {
 
 // WithInbox returns h with its dedup claim left to the stores (see app/inbox): its
 // first store operation runs the claim with its own read, its last write commits the
-// mark, and a message found handled publishes again what its mark owes. Only for a
+// mark, and a message found handled that may have lost its publish (a redelivery)
+// publishes again what its mark owes. Only for a
 // handler each of whose routes reaches a store (a use case or Deps.State) before any
 // other effect, such as a call to an outside service: nothing else runs the claim.
 func (h Handler) WithInbox() Handler {
@@ -92,10 +93,11 @@ func (h Handler) Func(pub app.EventPublisher) message.NoPublishHandlerFunc {
 				message.HandlerNameFromCtx(msg.Context()), name))
 		}
 		next, err := route.handle(msg.Context(), msg.Payload)
-		if errors.Is(err, inbox.ErrDone) {
-			// Handled before: its mark was committed before the publish, so publish what
-			// it owes again (same id: dropped downstream if it got out the first time).
-			owed, decodeErr := inbox.Owed(inbox.From(msg.Context()).Found())
+		if claim := inbox.From(msg.Context()); errors.Is(err, inbox.ErrDone) && claim.MayOwe {
+			// Handled before, by a delivery or attempt that may have failed between its
+			// last write (which committed the mark) and its publish: publish what the mark
+			// owes again (same id: dropped downstream if it got out the first time).
+			owed, decodeErr := inbox.Owed(claim.Found())
 			if decodeErr != nil || owed == nil {
 				return errors.Join(err, decodeErr)
 			}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,6 +78,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		// A dedup mark that is never kept would let every duplicate through.
 		panic(fmt.Sprintf("middleware.Dedup needs a positive Lease and TTL, got %v and %v", d.Lease, d.TTL))
 	}
+	owing := &owingSet{keys: map[string]time.Time{}}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		ctx := msg.Context()
 		logger := func() *slog.Logger { return LoggerFrom(ctx, d.Logger) }
@@ -84,7 +87,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		token := uuid.NewString()
 
 		if d.Defer {
-			return d.deferred(h, msg, key, token)
+			return d.deferred(h, msg, key, token, owing)
 		}
 		state, _, err := d.Store.Claim(ctx, key, token, d.Lease)
 		if err != nil {
@@ -116,9 +119,9 @@ func (d Dedup) duplicate(ctx context.Context, handler string) ([]*message.Messag
 
 // deferred handles msg with its claim left to the stores, as a pending inbox.Claim in
 // its context, and then does what the stores left undone.
-func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token string) ([]*message.Message, error) {
+func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token string, owing *owingSet) ([]*message.Message, error) {
 	ctx := msg.Context()
-	claim := &inbox.Claim{Key: key, Token: token, Lease: d.Lease, TTL: d.TTL}
+	claim := &inbox.Claim{Key: key, Token: token, Lease: d.Lease, TTL: d.TTL, MayOwe: mayOwe(msg) || owing.has(key)}
 	msg.SetContext(inbox.With(ctx, claim))
 	produced, handlerErr := h(msg)
 	msg.SetContext(ctx)
@@ -127,13 +130,21 @@ func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token 
 		return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
 	case inbox.Done:
 		if errors.Is(handlerErr, inbox.ErrDone) {
+			if claim.MayOwe {
+				// This attempt published what the mark owes. Only this one: a copy that
+				// began before the failed publish was remembered must not forget it.
+				owing.drop(key)
+			}
 			return d.duplicate(ctx, message.HandlerNameFromCtx(ctx))
 		}
 		// The handler could not publish what the mark owes: retry, and find it done again.
 		return produced, handlerErr
 	case inbox.Committed:
-		// The mark is done; an error now (a failed publish) is retried, and the retry
-		// publishes what the mark owes.
+		if handlerErr != nil {
+			// The mark is done but the publish may not be: the retry, in this process
+			// or (handed back) as a redelivery, publishes what the mark owes.
+			owing.add(key, d.Lease)
+		}
 		return produced, handlerErr
 	case inbox.Pending:
 		if handlerErr == nil {
@@ -207,6 +218,46 @@ func (d Dedup) finish(ctx context.Context, key, token string, handlerErr error) 
 		logger.WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
 	}
 	return nil
+}
+
+// mayOwe reports whether msg was delivered before, so that an earlier delivery may have
+// died between its mark and its publish: the broker redelivered it, or it came back from
+// a retry queue (envelope.RedeliveriesKey, which counts only on signed messages).
+func mayOwe(msg *message.Message) bool {
+	return msg.Metadata.Get(envelope.RedeliveredKey) == "true" || msg.Metadata.Get(envelope.RedeliveriesKey) != ""
+}
+
+// owingSet remembers, in this process, the messages whose mark a store committed but
+// whose handler failed after (its publish, most likely), so that their next attempt
+// publishes what the mark owes. An entry is dropped when that is done, or forgotten
+// after a while: a message handed back to the broker comes back redelivered anyway.
+type owingSet struct {
+	mu   sync.Mutex
+	keys map[string]time.Time
+}
+
+// owingKeep is how long a key is remembered: past every in-process retry of a message.
+const owingKeep = 10 * time.Minute
+
+func (s *owingSet) add(key string, lease time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	maps.DeleteFunc(s.keys, func(_ string, until time.Time) bool { return now.After(until) })
+	s.keys[key] = now.Add(max(owingKeep, lease))
+}
+
+func (s *owingSet) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.keys[key]
+	return ok && time.Now().Before(until)
+}
+
+func (s *owingSet) drop(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, key)
 }
 
 type heldClaimKey struct{}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/orderflow/orderflow/app/adapters/memory"
+	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/domain/event"
@@ -128,4 +129,41 @@ func TestDedup_defer_hands_a_permanent_failure_before_any_store_to_poison(t *tes
 	ctx, _ = middleware.WithHeldClaim(context.Background())
 	require.NoError(t, r.handle(ctx, "m1", bad), "the duplicate is dropped, not poisoned again")
 	assert.Equal(t, 1, r.duplicates)
+}
+
+func TestDedup_defer_says_when_a_message_found_done_may_owe_its_event(t *testing.T) {
+	t.Parallel()
+	r := newDeferRig(t)
+	var mayOwe []bool
+	failPublish := true
+	h := func(msg *message.Message) ([]*message.Message, error) {
+		mayOwe = append(mayOwe, inbox.From(msg.Context()).MayOwe)
+		if _, err := r.handler(msg); err != nil {
+			return nil, err
+		}
+		if failPublish {
+			failPublish = false
+			return nil, errors.New("publish: broker gone")
+		}
+		return nil, nil
+	}
+	d := middleware.Dedup{Store: r.marks, Lease: time.Minute, TTL: time.Hour, Defer: true,
+		OnDuplicate: func(string) { r.duplicates++ }}
+	mw := d.Middleware(h)
+	run := func(metadata map[string]string) error {
+		msg := message.NewMessage("m1", []byte("{}"))
+		for k, v := range metadata {
+			msg.Metadata.Set(k, v)
+		}
+		_, err := mw(msg)
+		return err
+	}
+
+	require.Error(t, run(nil), "the mark is committed, the publish failed")
+	require.NoError(t, run(nil), "the retry finds it done")
+	require.NoError(t, run(nil), "a later duplicate too")
+	require.NoError(t, run(map[string]string{envelope.RedeliveredKey: "true"}), "and a redelivery")
+	assert.Equal(t, []bool{false, true, false, true}, mayOwe,
+		"only the retry after the failed publish, and a redelivery, may owe the event")
+	assert.Equal(t, 3, r.duplicates)
 }

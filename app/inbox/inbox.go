@@ -5,9 +5,9 @@
 // message's effects commits the mark in the same atomic step.
 //
 // The mark then keeps the event the message owes (see Last), because the handler
-// publishes after that write: a redelivery that finds the mark done publishes the event
-// again (with the same deterministic id, so downstream drops it if it got out) instead of
-// losing it.
+// publishes after that write: a message found done that may have lost its publish (see
+// Claim.MayOwe) publishes the event again, with the same deterministic id, so downstream
+// drops it if it got out the first time.
 //
 // A handler opts in only when each of its routes reaches a store (use cases or
 // app.State) before any other effect, since nothing else runs the claim.
@@ -58,6 +58,11 @@ type Claim struct {
 	Token string
 	// Lease bounds the claim; TTL is how long the mark is kept once done.
 	Lease, TTL time.Duration
+	// MayOwe says that an earlier delivery or attempt may have died or failed between
+	// committing the mark and publishing, so that a mark found done must have its event
+	// published again. Without it, a message found done is dropped and publishes
+	// nothing: a duplicate of a message handled in full.
+	MayOwe bool
 
 	state State
 	// stored is the key as the backend claimed it (a Redis store puts it in the hash
