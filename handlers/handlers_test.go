@@ -216,8 +216,11 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					return ""
 				})
 				// inventory-release's last write is in {inventory}, where no mark is:
-				// Dedup commits its mark after the publish, and it owes nothing.
-				if out != nil && tt.Handler != handlers.InventoryRelease {
+				// Dedup commits its mark after the publish, and it owes nothing. On
+				// RabbitMQ only the broker says redelivered: the subscriber drops the
+				// header this test sends, so the copy is a plain duplicate there.
+				owes := tt.Handler != handlers.InventoryRelease && env.Name != "amqp"
+				if out != nil && owes {
 					again := tests.Receive(t, out)
 					assert.Equal(t, firstID, again.UUID, "the event owed, under its first id")
 					want, err := json.Marshal(tt.Want)
@@ -226,7 +229,7 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					assert.Empty(t, out, "once")
 				} else if out != nil {
 					time.Sleep(100 * time.Millisecond)
-					assert.Empty(t, out, "a mark committed after the publish owes nothing")
+					assert.Empty(t, out, "a mark committed after the publish owes nothing; a forged redelivery publishes nothing")
 				}
 				tt.Then(t, w)
 			})
