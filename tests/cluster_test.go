@@ -224,13 +224,18 @@ func (c *RedisCluster) MasterOf(t testing.TB, key string) *RedisServer {
 		ctx := context.Background()
 		slot, err := client.ClusterKeySlot(ctx, key).Result()
 		require.NoError(t, err)
-		slots, err := client.ClusterSlots(ctx).Result()
+		shards, err := client.ClusterShards(ctx).Result()
 		require.NoError(t, err)
-		for _, r := range slots {
-			if int64(r.Start) <= slot && slot <= int64(r.End) {
-				for _, s := range c.Nodes {
-					if s.Addr == r.Nodes[0].Addr {
-						return s
+		for _, shard := range shards {
+			for _, r := range shard.Slots {
+				if slot < r.Start || slot > r.End {
+					continue
+				}
+				for _, n := range shard.Nodes {
+					for _, s := range c.Nodes {
+						if n.Role == "master" && n.Health == "online" && s.Addr == fmt.Sprintf("%s:%d", n.IP, n.Port) {
+							return s
+						}
 					}
 				}
 			}
