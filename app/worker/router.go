@@ -47,9 +47,7 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, ou
 			errs = append(errs, fmt.Errorf("bind handler %s: %w", row.Name, err))
 			continue
 		}
-		rowStages := stages
-		rowStages.inbox = row.Handler.Inbox() && storage.Inbox
-		chain, err := rowStages.build(row.Name, row.Chain)
+		chain, err := stages.build(row.Name, row.Chain)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("chain of handler %s: %w", row.Name, err))
 			continue

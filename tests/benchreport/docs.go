@@ -63,9 +63,6 @@ const limits = `## What limits each figure
   and the worker share the same two cores, so each of them slows the others. The ceiling
   does none of the Redis work, which is where the gap to 0.6× is: halving the round trips
   (committing the dedup mark in the same script as the store write) is the next step.
-  That step is taken since this run (` + "`app/inbox`" + `): a confirmed order now costs 12 round
-  trips in all handlers (` + "`TestRedisStores_round_trips_per_order`" + `); the figures here are
-  not re-measured yet.
   The latency at 50% swings from run to run (p99 from 16 ms to 250 ms here): a run whose
   saturation figure came out high sets a load near the real limit, and queues form.
 - **Publish path**: confirms are pipelined: many publishes share a few confirm-mode

@@ -79,7 +79,7 @@ func (l Limits) keepHeaders(md message.Metadata, headers amqp.Table) {
 	}
 	names := make([]string, 0, len(headers))
 	for k := range headers {
-		if k != wamqp.DefaultMessageUUIDHeaderKey && k != envelope.RejectedKey && k != envelope.RedeliveredKey {
+		if k != wamqp.DefaultMessageUUIDHeaderKey && k != envelope.RejectedKey {
 			names = append(names, k)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 
 // Orders keeps orders in a map.
 type Orders struct {
-	marks
 	mu     sync.Mutex
 	orders map[order.ID]order.Snapshot
 }
@@ -24,15 +23,10 @@ type Orders struct {
 func NewOrders() *Orders { return &Orders{orders: map[order.ID]order.Snapshot{}} }
 
 // Add implements order.Repository.
-func (s *Orders) Add(ctx context.Context, o *order.Order) (*order.Order, error) {
-	if err := s.settle(ctx); err != nil {
-		return nil, err
-	}
+func (s *Orders) Add(_ context.Context, o *order.Order) (*order.Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	held, ok := s.orders[o.ID()]
-	s.wrote(ctx, !ok)
-	if ok {
+	if held, ok := s.orders[o.ID()]; ok {
 		return order.FromSnapshot(held)
 	}
 	s.orders[o.ID()] = o.Snapshot()
@@ -40,10 +34,7 @@ func (s *Orders) Add(ctx context.Context, o *order.Order) (*order.Order, error) 
 }
 
 // Get implements order.Repository.
-func (s *Orders) Get(ctx context.Context, id order.ID) (*order.Order, error) {
-	if err := s.settle(ctx); err != nil {
-		return nil, err
-	}
+func (s *Orders) Get(_ context.Context, id order.ID) (*order.Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held, ok := s.orders[id]
@@ -54,10 +45,7 @@ func (s *Orders) Get(ctx context.Context, id order.ID) (*order.Order, error) {
 }
 
 // Update implements order.Repository.
-func (s *Orders) Update(ctx context.Context, id order.ID, change func(*order.Order) error) (*order.Order, error) {
-	if err := s.settle(ctx); err != nil {
-		return nil, err
-	}
+func (s *Orders) Update(_ context.Context, id order.ID, change func(*order.Order) error) (*order.Order, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held, ok := s.orders[id]
@@ -71,9 +59,7 @@ func (s *Orders) Update(ctx context.Context, id order.ID, change func(*order.Ord
 	if err := change(o); err != nil {
 		return nil, err
 	}
-	next := o.Snapshot()
-	s.wrote(ctx, next != held)
-	s.orders[id] = next
+	s.orders[id] = o.Snapshot()
 	return o, nil
 }
 
@@ -87,7 +73,6 @@ type reservation struct {
 
 // Inventory keeps stock and reservations in maps.
 type Inventory struct {
-	marks
 	mu           sync.Mutex
 	stock        map[inventory.SKU]*inventory.Stock
 	reservations map[string]*reservation
@@ -111,11 +96,7 @@ func (s *Inventory) Seed(_ context.Context, stock map[inventory.SKU]int64) error
 }
 
 // Reserve implements inventory.Repository.
-func (s *Inventory) Reserve(ctx context.Context, orderID string, items []inventory.Item) (inventory.Outcome, error) {
-	if err := s.settle(ctx); err != nil {
-		return inventory.Outcome{}, err
-	}
-	s.wrote(ctx, false) // as on Redis: the mark is never committed with stock
+func (s *Inventory) Reserve(_ context.Context, orderID string, items []inventory.Item) (inventory.Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.reservations[orderID]; ok {
@@ -146,21 +127,13 @@ func (s *Inventory) Reserve(ctx context.Context, orderID string, items []invento
 }
 
 // Commit implements inventory.Repository.
-func (s *Inventory) Commit(ctx context.Context, orderID string) error {
-	if err := s.settle(ctx); err != nil {
-		return err
-	}
-	s.wrote(ctx, false)
+func (s *Inventory) Commit(_ context.Context, orderID string) error {
 	s.close(orderID, false)
 	return nil
 }
 
 // Release implements inventory.Repository.
-func (s *Inventory) Release(ctx context.Context, orderID string) error {
-	if err := s.settle(ctx); err != nil {
-		return err
-	}
-	s.wrote(ctx, false)
+func (s *Inventory) Release(_ context.Context, orderID string) error {
 	s.close(orderID, true)
 	return nil
 }
@@ -208,7 +181,6 @@ func (s *Inventory) SetAvailable(_ context.Context, sku inventory.SKU, available
 
 // Payments keeps one payment outcome per order.
 type Payments struct {
-	marks
 	mu       sync.Mutex
 	outcomes map[string]payment.Outcome
 }
@@ -217,15 +189,10 @@ type Payments struct {
 func NewPayments() *Payments { return &Payments{outcomes: map[string]payment.Outcome{}} }
 
 // Record implements payment.Repository.
-func (s *Payments) Record(ctx context.Context, orderID string, outcome payment.Outcome) (payment.Outcome, error) {
-	if err := s.settle(ctx); err != nil {
-		return payment.Outcome{}, err
-	}
+func (s *Payments) Record(_ context.Context, orderID string, outcome payment.Outcome) (payment.Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	held, ok := s.outcomes[orderID]
-	s.wrote(ctx, !ok)
-	if ok {
+	if held, ok := s.outcomes[orderID]; ok {
 		return held, nil
 	}
 	s.outcomes[orderID] = outcome
@@ -233,10 +200,7 @@ func (s *Payments) Record(ctx context.Context, orderID string, outcome payment.O
 }
 
 // Get implements payment.Repository.
-func (s *Payments) Get(ctx context.Context, orderID string) (payment.Outcome, bool, error) {
-	if err := s.settle(ctx); err != nil {
-		return payment.Outcome{}, false, err
-	}
+func (s *Payments) Get(_ context.Context, orderID string) (payment.Outcome, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held, ok := s.outcomes[orderID]
@@ -245,7 +209,6 @@ func (s *Payments) Get(ctx context.Context, orderID string) (payment.Outcome, bo
 
 // Notifications keeps one notification per order.
 type Notifications struct {
-	marks
 	mu      sync.Mutex
 	byOrder map[string]notification.Notification
 }
@@ -256,15 +219,10 @@ func NewNotifications() *Notifications {
 }
 
 // Record implements notification.Repository.
-func (s *Notifications) Record(ctx context.Context, n notification.Notification) (notification.Notification, error) {
-	if err := s.settle(ctx); err != nil {
-		return notification.Notification{}, err
-	}
+func (s *Notifications) Record(_ context.Context, n notification.Notification) (notification.Notification, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	held, ok := s.byOrder[n.OrderID]
-	s.wrote(ctx, true) // recorded now or before: the notification is what it owes
-	if ok {
+	if held, ok := s.byOrder[n.OrderID]; ok {
 		return held, nil
 	}
 	s.byOrder[n.OrderID] = n
