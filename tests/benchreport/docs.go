@@ -48,30 +48,51 @@ func (r Report) writeDocs(dir, series string) error {
 		fmt.Fprintf(&b, "![%s](%s)\n\n", strings.TrimSuffix(img, ".png"), img)
 	}
 	b.WriteString(limits)
+	if len(r.Tails) > 0 {
+		b.WriteString("\n## The latency tail, run by run\n\nWhat BenchmarkSagaAMQP logged about its slowest orders at each load (times in ms after the order was due):\n\n")
+		for _, t := range r.Tails {
+			fmt.Fprintf(&b, "- %s\n", t)
+		}
+	}
 	return os.WriteFile(filepath.Join(dir, "BENCHMARKS.md"), []byte(b.String()), 0o644)
 }
 
 // limits says what bounds each figure; see the closing note of the work that measured it.
 const limits = `## What limits each figure
 
-- **Embedded saga**: CPU. GoChannel hands each message to a goroutine of its own, so the
+- **Embedded saga**: CPU. Watermill runs each message on a goroutine of its own, so the
   two cores are busy with JSON, the handlers and the chains; the chain costs what the
-  ratio says per message, mostly dedup and logging.
-- **Saga on RabbitMQ + Redis**: every order is four consumes and five confirmed, persistent
-  publishes, as in the raw ceiling, plus about 22 Redis round trips (dedup claim and
-  commit per handler, the stores) and the JSON and chains in the worker; RabbitMQ, Redis
-  and the worker share the same two cores, so each of them slows the others. The ceiling
-  does none of the Redis work, which is where the gap to 0.6× is: halving the round trips
-  (committing the dedup mark in the same script as the store write) is the next step.
-  The latency at 50% swings from run to run (p99 from 16 ms to 250 ms here): a run whose
-  saturation figure came out high sets a load near the real limit, and queues form.
-- **Publish path**: confirms are pipelined: many publishes share a few confirm-mode
-  channels, each waiting only for its own confirm (watermill-amqp's publisher waits for
-  each confirm before the next publish). What is left is the broker's fsync batching and
-  the per-message marshalling.
+  ratio says per message, spread over its stages (no stage above a few percent of a
+  CPU profile), and the deeper call stack grows more goroutine stacks.
+- **Saga on RabbitMQ + Redis**: every order is five consumes and five confirmed,
+  persistent publishes (the raw ceiling does four consumes, and none of the rest), about
+  25 Redis round trips (dedup claim and commit per handler, the stores), and the JSON,
+  signatures and chains in the worker; RabbitMQ, Redis, the worker and the load
+  generator share the same two cores. Each consumer handles one message at a time and
+  waits for the confirm of what it publishes, as the raw stages do. Committing the dedup
+  mark inside the store's script (12 round trips an order) was built, but lost orders
+  under a Redis Cluster failover in make test-cluster and did not land.
+- **Latency tail**: the benchmark logs, per load, the slowest order hop by hop with its
+  spans, how far from it the next slowest were due, and the worst pause that probes of
+  this process (a 1 ms sleep), Redis (PING) and RabbitMQ (a persistent message through a
+  queue of its own) saw meanwhile. In every run looked at, the slowest orders were due
+  one after the other and waited through one pause of 100 to 400 ms: in the broker's
+  confirm of a handler's publish, or before a handler began a delivered message, while
+  the handlers themselves took 2 to 20 ms and Redis answered; at the same moments the
+  probes of this process and of RabbitMQ also stalled for tens of ms. So p99 at 50% is
+  whether a 10 s window holds such a pause of the shared two cores, not the saga's own
+  work: with RabbitMQ's data on tmpfs, with classic queues v2, with quorum queues and
+  with a 30 s statistics interval the pauses stayed.
+- **Publish path**: many publishes share a few confirm-mode channels, each waiting only
+  for its own confirm, and what they write while the socket is busy goes out in one
+  write (amqp091 flushes after every publish; the raw baseline does). What is left is
+  the broker's fsync batching and the per-message marshalling.
 - **Scale-out**: with the provider at 10 ms a charge, each consumer of payment-capture
   captures about 100 orders a second, so throughput grows with consumers and workers
-  until the CPU is the limit.
+  until the CPU is the limit; on the 3-node cluster the three RabbitMQ nodes and six
+  Redis servers share the same two cores as the workers.
+- **Inventory slot**: all stock is in one Redis hash slot, so on a cluster one shard does
+  every reservation; the row compares its ceiling with what three workers reserve.
 - **Backpressure**: a worker holds at most consumers × prefetch messages per handler, so
   its memory does not grow with the backlog; the drain rate is the saturated saga's.
 `

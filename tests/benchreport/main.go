@@ -84,6 +84,7 @@ func run(quick bool, count int, docs, jsonOut string) error {
 		return err
 	}
 	report := build(f, scale, count, time.Since(started))
+	report.Tails = tails(out.Bytes())
 	fmt.Print(report.table())
 	if docs != "" {
 		if err := report.writeDocs(docs, series); err != nil {
@@ -106,6 +107,17 @@ func run(quick bool, count int, docs, jsonOut string) error {
 }
 
 var procsSuffix = regexp.MustCompile(`-\d+$`)
+
+var tailLine = regexp.MustCompile(`tail at \d+%: .*`)
+
+// tails returns the tail lines BenchmarkSagaAMQP logged, in the order of the runs.
+func tails(out []byte) []string {
+	var lines []string
+	for _, m := range tailLine.FindAll(out, -1) {
+		lines = append(lines, string(m))
+	}
+	return lines
+}
 
 func parse(out []byte) (figures, error) {
 	f := figures{}
@@ -157,6 +169,9 @@ type Report struct {
 	Duration string        `json:"duration"`
 	Latency  []LatencyRow  `json:"latency"`
 	ScaleOut []ScaleOutRow `json:"scale_out"`
+	// Tails are BenchmarkSagaAMQP's account of its slowest orders, one line per load
+	// and run, as it logged them.
+	Tails []string `json:"tails"`
 }
 
 // LatencyRow is the latency at one load.
