@@ -76,7 +76,7 @@ const limits = `## What limits each figure
   spans, how far from it the next slowest were due, and the worst pause that probes of
   this process (a 1 ms sleep), Redis (PING) and RabbitMQ (a persistent message through a
   queue of its own) saw meanwhile. In every run looked at, the slowest orders were due
-  one after the other and waited through one pause of 100 to 400 ms: in the broker's
+  one after the other and waited through one pause of 100 ms to over a second: in the broker's
   confirm of a handler's publish, or before a handler began a delivered message, while
   the handlers themselves took 2 to 20 ms and Redis answered; at the same moments the
   probes of this process and of RabbitMQ also stalled for tens of ms. So p99 at 50% is
