@@ -93,7 +93,7 @@ bench: ## every benchmark, 3 runs each, against its own RabbitMQ and Redis; writ
 	$(GO) -C tests/benchreport build -o "$(CURDIR)/$(BENCHREPORT)" .
 	bash tests/services.sh $(BENCHREPORT) -count 3 -docs docs
 
-bench-quick: ## the same benchmarks at small sizes (CI smoke, under 3 minutes); prints the table
+bench-quick: ## the same benchmarks at small sizes (CI smoke, about 5 minutes here); prints the table
 	$(GO) -C tests/benchreport build -o "$(CURDIR)/$(BENCHREPORT)" .
 	bash tests/services.sh $(BENCHREPORT) -quick -count 3 -json "$${TMPDIR:-/tmp}/orderflow-bench-quick.json"
 
