@@ -172,11 +172,7 @@ func (s *RabbitServer) Stop(t testing.TB) {
 	if s.cmd == nil {
 		return
 	}
-	if pid, err := os.ReadFile(filepath.Join(s.dir, "rabbitmq.pid")); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
-			_ = syscall.Kill(n, syscall.SIGTERM)
-		}
-	}
+	s.signalVM(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
 	select {
@@ -194,11 +190,7 @@ func (s *RabbitServer) Kill(t testing.TB) {
 	if s.cmd == nil {
 		return
 	}
-	if pid, err := os.ReadFile(filepath.Join(s.dir, "rabbitmq.pid")); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
-			_ = syscall.Kill(n, syscall.SIGKILL)
-		}
-	}
+	s.signalVM(syscall.SIGKILL)
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	_ = s.cmd.Wait()
 	s.cmd = nil
@@ -214,4 +206,13 @@ func (s *RabbitServer) Ctl(t testing.TB, args ...string) string {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "rabbitmqctl %s on %s: %s", strings.Join(args, " "), s.Node, out)
 	return string(out)
+}
+
+// signalVM sends sig to the node's Erlang VM, whose PID the node wrote to its pid file.
+func (s *RabbitServer) signalVM(sig syscall.Signal) {
+	if pid, err := os.ReadFile(filepath.Join(s.dir, "rabbitmq.pid")); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+			_ = syscall.Kill(n, sig)
+		}
+	}
 }
