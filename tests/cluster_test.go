@@ -115,14 +115,8 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	}
 	c := &RedisCluster{}
 	var addrs []string
-	for _, port := range freePorts(t, 6) {
-		s := &RedisServer{
-			Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: t.TempDir(),
-			args: append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-				"--cluster-node-timeout", "2000"}, replicated...),
-		}
-		s.Start(t)
-		t.Cleanup(func() { s.Stop(t) })
+	for range 6 {
+		s := startClusterNode(t)
 		c.Nodes = append(c.Nodes, s)
 		addrs = append(addrs, s.Addr)
 	}
@@ -131,6 +125,30 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	require.NoError(t, err, "redis-cli --cluster create: %s", out)
 	c.awaitHealthy(t)
 	return c
+}
+
+// startClusterNode starts one cluster-enabled redis-server until the test ends. A server
+// that does not answer is tried again on another port, twice at most: once in about
+// seventeen runs one never answered on the port it was handed.
+func startClusterNode(t testing.TB) *RedisServer {
+	t.Helper()
+	var errs []error
+	for range 3 {
+		s := &RedisServer{
+			Addr: fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0]), dir: t.TempDir(),
+			args: append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+				"--cluster-node-timeout", "2000"}, replicated...),
+		}
+		err := s.tryStart()
+		if err == nil {
+			t.Cleanup(func() { s.Stop(t) })
+			return s
+		}
+		t.Logf("retrying on another port: %v", err)
+		errs = append(errs, err)
+	}
+	require.NoError(t, errors.Join(errs...), "start a cluster node")
+	return nil
 }
 
 // replicated are the options of a server with a replica: the replica holds the data,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,20 +94,48 @@ func (s *RedisServer) URL() string { return "redis://" + s.Addr + "/0" }
 // Start starts the server (again) and waits until it answers.
 func (s *RedisServer) Start(t testing.TB) {
 	t.Helper()
+	require.NoError(t, s.tryStart())
+}
+
+// tryStart starts the server and waits until it answers. When it does not, it stops the
+// process and returns why, with the end of the server's log: a port taken by some other
+// process between freePorts and the bind is one reason a caller may retry elsewhere.
+func (s *RedisServer) tryStart() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
+	logFile := filepath.Join(s.dir, "redis.log")
 	s.cmd = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", port, "--dir", s.dir,
 		"--daemonize", "no", "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-		"--logfile", filepath.Join(s.dir, "redis.log"))
+		"--logfile", logFile)
 	s.cmd.Args = append(s.cmd.Args, s.args...)
-	require.NoError(t, s.cmd.Start())
+	if err := s.cmd.Start(); err != nil {
+		s.cmd = nil
+		return fmt.Errorf("start redis-server on %s: %w", s.Addr, err)
+	}
 	client := redis.NewClient(&redis.Options{Addr: s.Addr})
 	defer client.Close()
-	Eventually(t, 10*time.Second, func() string {
-		if err := client.Ping(context.Background()).Err(); err != nil {
-			return "redis-server on " + s.Addr + ": " + err.Error()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if err = client.Ping(context.Background()).Err(); err == nil {
+			return nil
 		}
-		return ""
-	})
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+	return fmt.Errorf("redis-server on %s did not answer in 10 s (%w); its log ends:\n%s", s.Addr, err, logTail(logFile, 20))
+}
+
+// logTail returns the last n lines of the file at path, or why it cannot.
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // Stop stops the server with SIGTERM and waits for it to exit. Its data stays (the
