@@ -170,6 +170,12 @@ func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token 
 			return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
 		}
 	}
+	if claim.State() == inbox.Claimed && handlerErr != nil {
+		// The write that commits the mark may have run with its reply lost (a Redis
+		// node that died mid-call): the retry that finds the mark done then publishes
+		// what the mark owes, one more time at worst.
+		owing.add(key, d.Lease)
+	}
 	return produced, d.finish(ctx, claim.StoredKey(), token, handlerErr)
 }
 

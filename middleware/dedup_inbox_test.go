@@ -167,3 +167,35 @@ func TestDedup_defer_says_when_a_message_found_done_may_owe_its_event(t *testing
 		"only the retry after the failed publish, and a redelivery, may owe the event")
 	assert.Equal(t, 3, r.duplicates)
 }
+
+func TestDedup_defer_a_retry_after_a_lost_reply_may_owe_its_event(t *testing.T) {
+	t.Parallel()
+	r := newDeferRig(t)
+	var mayOwe []bool
+	lostReply := true
+	h := func(msg *message.Message) ([]*message.Message, error) {
+		ctx := msg.Context()
+		claim := inbox.From(ctx)
+		mayOwe = append(mayOwe, claim.MayOwe)
+		if !lostReply {
+			return r.handler(msg)
+		}
+		lostReply = false
+		if _, err := r.orders.Get(ctx, "ord-1"); err != nil {
+			return nil, err
+		}
+		// The last write commits the mark on the server, and its reply never comes.
+		committed, err := r.marks.Commit(ctx, claim.StoredKey(), claim.Token, "", time.Hour)
+		require.NoError(t, err)
+		require.True(t, committed)
+		return nil, errors.New("update order ord-1: connection reset by peer")
+	}
+	d := middleware.Dedup{Store: r.marks, Lease: time.Minute, TTL: time.Hour, Defer: true,
+		OnDuplicate: func(string) { r.duplicates++ }}
+	mw := d.Middleware(h)
+	for range 2 {
+		_, _ = mw(message.NewMessage("m1", []byte("{}")))
+	}
+	assert.Equal(t, []bool{false, true}, mayOwe, "the retry finds the mark done and publishes what it owes")
+	assert.Equal(t, 1, r.duplicates)
+}
