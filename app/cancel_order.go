@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/order"
 )
@@ -31,7 +32,11 @@ func (h CancelOrder) cancel(ctx context.Context, id string, reason order.Reason)
 	var ended bool
 	o, err := h.orders.Update(ctx, order.ID(id), func(o *order.Order) error {
 		ended = !o.Status().IsTerminal()
-		return o.Cancel(reason, h.now())
+		if err := o.Cancel(reason, h.now()); err != nil {
+			return err
+		}
+		// The cancellation is the message's last write (app/inbox).
+		return inbox.Last(ctx, event.OrderCancelled{OrderID: id, CustomerID: string(o.CustomerID()), Reason: o.Reason().String()})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cancel %s: %w", id, err)

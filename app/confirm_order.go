@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/inventory"
 	"github.com/orderflow/orderflow/domain/order"
@@ -19,8 +20,12 @@ type ConfirmOrder struct {
 }
 
 // Handle returns order.confirmed. Both steps are idempotent, so a retry after a failure
-// between them finishes the job.
+// between them finishes the job. The order is read first, so that the message's dedup
+// claim goes with that read and the confirmation compares against it (app/inbox).
 func (h ConfirmOrder) Handle(ctx context.Context, e event.PaymentCaptured) (event.Event, error) {
+	if _, err := h.orders.Get(ctx, order.ID(e.OrderID)); err != nil {
+		return nil, fmt.Errorf("load order %s: %w", e.OrderID, err)
+	}
 	if err := h.inventory.Commit(ctx, e.OrderID); err != nil {
 		return nil, fmt.Errorf("commit stock of %s: %w", e.OrderID, err)
 	}
@@ -29,7 +34,11 @@ func (h ConfirmOrder) Handle(ctx context.Context, e event.PaymentCaptured) (even
 	var ended bool
 	o, err := h.orders.Update(ctx, order.ID(e.OrderID), func(o *order.Order) error {
 		ended = !o.Status().IsTerminal()
-		return o.Confirm(h.now())
+		if err := o.Confirm(h.now()); err != nil {
+			return err
+		}
+		// The confirmation is the message's last write (app/inbox).
+		return inbox.Last(ctx, event.OrderConfirmed{OrderID: e.OrderID, CustomerID: string(o.CustomerID())})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("confirm %s: %w", e.OrderID, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/notification"
 	"github.com/orderflow/orderflow/domain/order"
@@ -34,6 +35,11 @@ func (h Notify) Cancelled(ctx context.Context, e event.OrderCancelled) (event.Ev
 // send returns notification.sent; a second call for the same order records nothing new.
 func (h Notify) send(ctx context.Context, n notification.Notification) (event.Event, error) {
 	n.SentAt = h.now().UTC()
+	// The record is the message's first and last write: on Redis, claim, record and mark
+	// are one script (app/inbox). A record found holds the same order, customer and status.
+	if err := inbox.Last(ctx, event.NotificationSent{OrderID: n.OrderID, CustomerID: n.CustomerID, Status: n.Status}); err != nil {
+		return nil, err
+	}
 	stored, err := h.notifications.Record(ctx, n)
 	if err != nil {
 		return nil, fmt.Errorf("record notification of %s: %w", n.OrderID, err)

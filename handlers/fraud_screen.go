@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain/event"
 )
 
@@ -64,7 +65,9 @@ const decisionTTL = 7 * 24 * time.Hour
 
 // NewFraudScreen screens placed orders: it counts each customer's orders in its own
 // state, once per order however often one is delivered, and freezes its decision per
-// order, so a redelivery publishes the same event or none.
+// order, so a redelivery publishes the same event or none. Both keys have the customer's
+// hash tag, so on Redis the dedup claim goes in the count's script and the mark in the
+// decision's (Handler.WithInbox): two round trips per order.
 var NewFraudScreen = WithSettings(
 	FraudScreenSettings{FlagAboveCents: 500000, MaxOrders: 5, Window: 10 * time.Minute},
 	func(d Deps, s FraudScreenSettings) (Handler, error) {
@@ -73,7 +76,8 @@ var NewFraudScreen = WithSettings(
 			if err != nil {
 				return nil, err
 			}
-			recent, err := d.State.AddOnce(ctx, "customer:"+e.CustomerID, e.OrderID, d.Clock(), s.Window)
+			customer := "{customer:" + e.CustomerID + "}"
+			recent, err := d.State.AddOnce(ctx, customer, e.OrderID, d.Clock(), s.Window)
 			if err != nil {
 				return nil, fmt.Errorf("count orders of %s: %w", e.CustomerID, err)
 			}
@@ -84,7 +88,16 @@ var NewFraudScreen = WithSettings(
 			case recent > s.MaxOrders:
 				reason = ReasonTooManyOrders
 			}
-			decided, _, err := d.State.PutOnce(ctx, "decision:"+e.OrderID, []byte(reason), decisionTTL)
+			var flagged event.Event
+			if reason != "" {
+				flagged = FraudFlagged{OrderID: e.OrderID, CustomerID: e.CustomerID, Reason: reason}
+			}
+			// The decision is the message's last write; it keeps the mark only when it
+			// is this decision, not one found from before.
+			if err := inbox.Last(ctx, flagged); err != nil {
+				return nil, err
+			}
+			decided, _, err := d.State.PutOnce(ctx, customer+"decision:"+e.OrderID, []byte(reason), decisionTTL)
 			if err != nil {
 				return nil, fmt.Errorf("record decision on %s: %w", e.OrderID, err)
 			}
@@ -92,5 +105,5 @@ var NewFraudScreen = WithSettings(
 				return nil, nil
 			}
 			return FraudFlagged{OrderID: e.OrderID, CustomerID: e.CustomerID, Reason: string(decided)}, nil
-		})), nil
+		})).WithInbox(), nil
 	})

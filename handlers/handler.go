@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/orderflow/orderflow/app"
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/domain/event"
 )
@@ -39,7 +41,22 @@ func On[T event.Event](handle func(context.Context, T) (event.Event, error)) Rou
 // Handler is a typed handler: the events it consumes and what it does with each.
 type Handler struct {
 	routes map[string]Route
+	inbox  bool
 }
+
+// WithInbox returns h with its dedup claim left to the stores (see app/inbox): its
+// first store operation runs the claim with its own read, its last write commits the
+// mark, and a message found handled that may have lost its publish (a redelivery)
+// publishes again what its mark owes. Only for a
+// handler each of whose routes reaches a store (a use case or Deps.State) before any
+// other effect, such as a call to an outside service: nothing else runs the claim.
+func (h Handler) WithInbox() Handler {
+	h.inbox = true
+	return h
+}
+
+// Inbox reports whether h was built WithInbox.
+func (h Handler) Inbox() bool { return h.inbox }
 
 // NewHandler returns a handler for the routes; it panics on two routes for one event,
 // a programming error that must not reach production.
@@ -76,6 +93,19 @@ func (h Handler) Func(pub app.EventPublisher) message.NoPublishHandlerFunc {
 				message.HandlerNameFromCtx(msg.Context()), name))
 		}
 		next, err := route.handle(msg.Context(), msg.Payload)
+		if claim := inbox.From(msg.Context()); errors.Is(err, inbox.ErrDone) && claim.MayOwe {
+			// Handled before, by a delivery or attempt that may have failed between its
+			// last write (which committed the mark) and its publish: publish what the mark
+			// owes again (same id: dropped downstream if it got out the first time).
+			owed, decodeErr := inbox.Owed(claim.Found())
+			if decodeErr != nil || owed == nil {
+				return errors.Join(err, decodeErr)
+			}
+			if pubErr := pub.Publish(msg.Context(), owed); pubErr != nil {
+				return fmt.Errorf("publish %s owed by a handled message: %w", owed.EventName(), pubErr)
+			}
+			return err
+		}
 		if err != nil {
 			return err
 		}

@@ -4,5 +4,5 @@ import "github.com/orderflow/orderflow/app"
 
 // NewInventoryReserve records a placed order and reserves its stock.
 func NewInventoryReserve(a *app.Application) Handler {
-	return NewHandler(On(a.ReserveStock.Handle))
+	return NewHandler(On(a.ReserveStock.Handle)).WithInbox()
 }

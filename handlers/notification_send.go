@@ -7,5 +7,5 @@ func NewNotificationSend(a *app.Application) Handler {
 	return NewHandler(
 		On(a.Notify.Confirmed),
 		On(a.Notify.Cancelled),
-	)
+	).WithInbox()
 }

@@ -7,5 +7,5 @@ func NewOrderCancel(a *app.Application) Handler {
 	return NewHandler(
 		On(a.CancelOrder.OutOfStock),
 		On(a.CancelOrder.PaymentDeclined),
-	)
+	).WithInbox()
 }

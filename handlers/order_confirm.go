@@ -4,5 +4,5 @@ import "github.com/orderflow/orderflow/app"
 
 // NewOrderConfirm confirms paid orders.
 func NewOrderConfirm(a *app.Application) Handler {
-	return NewHandler(On(a.ConfirmOrder.Handle))
+	return NewHandler(On(a.ConfirmOrder.Handle)).WithInbox()
 }

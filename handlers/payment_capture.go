@@ -4,5 +4,5 @@ import "github.com/orderflow/orderflow/app"
 
 // NewPaymentCapture charges orders whose stock is reserved.
 func NewPaymentCapture(a *app.Application) Handler {
-	return NewHandler(On(a.CapturePayment.Handle))
+	return NewHandler(On(a.CapturePayment.Handle)).WithInbox()
 }

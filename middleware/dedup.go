@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,6 +16,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/orderflow/orderflow/app/envelope"
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/domain"
 )
@@ -41,6 +44,13 @@ type Dedup struct {
 	// OnDuplicate is called for each duplicate dropped, e.g. to count it.
 	OnDuplicate func(handler string)
 	Logger      *slog.Logger
+	// Defer leaves the claim to the stores (app/inbox): the handler's first store
+	// operation runs it with its own read, and its last write commits the mark, which
+	// saves a round trip each. Only for a handler whose every route reaches a store
+	// before any other effect (handlers.Handler.WithInbox), on stores that run such
+	// claims (both of ours do). With Defer, the stores are where the marks are, so
+	// FailOpen does not apply: a store that is down fails the handler anyway.
+	Defer bool
 }
 
 // DedupKey is the key a message is claimed under: the handler and the message id, or a
@@ -68,6 +78,7 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		// A dedup mark that is never kept would let every duplicate through.
 		panic(fmt.Sprintf("middleware.Dedup needs a positive Lease and TTL, got %v and %v", d.Lease, d.TTL))
 	}
+	owing := &owingSet{keys: map[string]time.Time{}}
 	return func(msg *message.Message) ([]*message.Message, error) {
 		ctx := msg.Context()
 		logger := func() *slog.Logger { return LoggerFrom(ctx, d.Logger) }
@@ -75,6 +86,9 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		key := DedupKey(handler, msg)
 		token := uuid.NewString()
 
+		if d.Defer {
+			return d.deferred(h, msg, key, token, owing)
+		}
 		state, _, err := d.Store.Claim(ctx, key, token, d.Lease)
 		if err != nil {
 			if d.FailOpen {
@@ -85,45 +99,171 @@ func (d Dedup) Middleware(h message.HandlerFunc) message.HandlerFunc {
 		}
 		switch state {
 		case lease.Done:
-			logger().DebugContext(ctx, "duplicate dropped")
-			report(ctx, OutcomeDuplicate)
-			if d.OnDuplicate != nil {
-				d.OnDuplicate(handler)
-			}
-			return nil, nil
+			return d.duplicate(ctx, handler)
 		case lease.Held:
 			return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
 		}
-
 		produced, handlerErr := h(msg)
+		return produced, d.finish(ctx, key, token, handlerErr)
+	}
+}
+
+func (d Dedup) duplicate(ctx context.Context, handler string) ([]*message.Message, error) {
+	LoggerFrom(ctx, d.Logger).DebugContext(ctx, "duplicate dropped")
+	report(ctx, OutcomeDuplicate)
+	if d.OnDuplicate != nil {
+		d.OnDuplicate(handler)
+	}
+	return nil, nil
+}
+
+// deferred handles msg with its claim left to the stores, as a pending inbox.Claim in
+// its context, and then does what the stores left undone.
+func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token string, owing *owingSet) ([]*message.Message, error) {
+	ctx := msg.Context()
+	claim := &inbox.Claim{Key: key, Token: token, Lease: d.Lease, TTL: d.TTL, MayOwe: mayOwe(msg) || owing.has(key)}
+	msg.SetContext(inbox.With(ctx, claim))
+	produced, handlerErr := h(msg)
+	msg.SetContext(ctx)
+	switch claim.State() {
+	case inbox.Held:
+		return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
+	case inbox.Done:
+		if errors.Is(handlerErr, inbox.ErrDone) {
+			if claim.MayOwe {
+				// This attempt published what the mark owes. Only this one: a copy that
+				// began before the failed publish was remembered must not forget it.
+				owing.drop(key)
+			}
+			return d.duplicate(ctx, message.HandlerNameFromCtx(ctx))
+		}
+		// The handler could not publish what the mark owes: retry, and find it done again.
+		return produced, handlerErr
+	case inbox.Committed:
+		if handlerErr != nil {
+			// The mark is done but the publish may not be: the retry, in this process
+			// or (handed back) as a redelivery, publishes what the mark owes.
+			owing.add(key, d.Lease)
+		}
+		return produced, handlerErr
+	case inbox.Pending:
+		if handlerErr == nil {
+			// The handler succeeded without reaching a store: it had no effect to
+			// guard, but its duplicates are to be dropped all the same.
+			return produced, d.claimAndCommit(ctx, key, token)
+		}
+		if _, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); !ok || KindOf(handlerErr) != Permanent {
+			return produced, handlerErr // nothing was claimed, nothing to release
+		}
+		// Failed for good before any store (a malformed body): claim it now, so that
+		// the Poison middleware marks it done and a duplicate is not poisoned too.
 		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		defer cancel()
-		if held, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); ok && KindOf(handlerErr) == Permanent {
-			// The message is going to the poison queue: keep it claimed until it is
-			// there, so a duplicate is not poisoned too (see HeldClaim).
-			held.set(d.Store, key, token, d.TTL)
-			return produced, handlerErr
-		}
-		if handlerErr != nil {
-			if err := d.Store.Release(storeCtx, key, token); err != nil {
-				// The claim then ends with its lease, and the retry waits for that.
-				logger().WarnContext(ctx, "dedup release failed", "error", err.Error())
-			}
-			return produced, handlerErr
-		}
-		committed, err := d.Store.Commit(storeCtx, key, token, "", d.TTL)
+		state, _, err := d.Store.Claim(storeCtx, key, token, d.Lease)
 		switch {
-		case err != nil && !d.FailOpen:
-			// The effect happened but is not recorded: handling the message again is
-			// safe (every effect is idempotent), losing it is not.
-			return produced, domain.Unavailable("dedup commit", err)
 		case err != nil:
-			logger().WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())
-		case !committed:
-			logger().WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
+			LoggerFrom(ctx, d.Logger).WarnContext(ctx, "dedup claim failed; a duplicate may be poisoned too", "error", err.Error())
+			return produced, handlerErr
+		case state == lease.Done:
+			return d.duplicate(ctx, message.HandlerNameFromCtx(ctx))
+		case state == lease.Held:
+			return nil, fmt.Errorf("%w: %s", ErrInFlight, key)
 		}
-		return produced, nil
 	}
+	if claim.State() == inbox.Claimed && handlerErr != nil {
+		// The write that commits the mark may have run with its reply lost (a Redis
+		// node that died mid-call): the retry that finds the mark done then publishes
+		// what the mark owes, one more time at worst.
+		owing.add(key, d.Lease)
+	}
+	return produced, d.finish(ctx, claim.StoredKey(), token, handlerErr)
+}
+
+// claimAndCommit marks a message done that was handled without a claim.
+func (d Dedup) claimAndCommit(ctx context.Context, key, token string) error {
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	state, _, err := d.Store.Claim(storeCtx, key, token, d.Lease)
+	if err == nil && state == lease.Claimed {
+		_, err = d.Store.Commit(storeCtx, key, token, "", d.TTL)
+	}
+	if err != nil {
+		return domain.Unavailable("dedup commit", err)
+	}
+	return nil
+}
+
+// finish commits the claim of key after success, releases it after a failure, and hands
+// it to the Poison middleware after a permanent failure.
+func (d Dedup) finish(ctx context.Context, key, token string, handlerErr error) error {
+	logger := LoggerFrom(ctx, d.Logger)
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if held, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); ok && KindOf(handlerErr) == Permanent {
+		// The message is going to the poison queue: keep it claimed until it is
+		// there, so a duplicate is not poisoned too (see HeldClaim).
+		held.set(d.Store, key, token, d.TTL)
+		return handlerErr
+	}
+	if handlerErr != nil {
+		if err := d.Store.Release(storeCtx, key, token); err != nil {
+			// The claim then ends with its lease, and the retry waits for that.
+			logger.WarnContext(ctx, "dedup release failed", "error", err.Error())
+		}
+		return handlerErr
+	}
+	committed, err := d.Store.Commit(storeCtx, key, token, "", d.TTL)
+	switch {
+	case err != nil && !d.FailOpen:
+		// The effect happened but is not recorded: handling the message again is
+		// safe (every effect is idempotent), losing it is not.
+		return domain.Unavailable("dedup commit", err)
+	case err != nil:
+		logger.WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())
+	case !committed:
+		logger.WarnContext(ctx, "dedup lease ended before commit; the handler may run again", "lease", d.Lease)
+	}
+	return nil
+}
+
+// mayOwe reports whether msg was delivered before, so that an earlier delivery may have
+// died between its mark and its publish: the broker redelivered it, or it came back from
+// a retry queue (envelope.RedeliveriesKey, which counts only on signed messages).
+func mayOwe(msg *message.Message) bool {
+	return msg.Metadata.Get(envelope.RedeliveredKey) == "true" || msg.Metadata.Get(envelope.RedeliveriesKey) != ""
+}
+
+// owingSet remembers, in this process, the messages whose mark a store committed but
+// whose handler failed after (its publish, most likely), so that their next attempt
+// publishes what the mark owes. An entry is dropped when that is done, or forgotten
+// after a while: a message handed back to the broker comes back redelivered anyway.
+type owingSet struct {
+	mu   sync.Mutex
+	keys map[string]time.Time
+}
+
+// owingKeep is how long a key is remembered: past every in-process retry of a message.
+const owingKeep = 10 * time.Minute
+
+func (s *owingSet) add(key string, lease time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	maps.DeleteFunc(s.keys, func(_ string, until time.Time) bool { return now.After(until) })
+	s.keys[key] = now.Add(max(owingKeep, lease))
+}
+
+func (s *owingSet) has(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	until, ok := s.keys[key]
+	return ok && time.Now().Before(until)
+}
+
+func (s *owingSet) drop(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, key)
 }
 
 type heldClaimKey struct{}

@@ -57,6 +57,12 @@ const (
 // what a producer sent.
 const RejectedKey = "orderflow_rejected"
 
+// RedeliveredKey is "true" on a message the broker delivered before (AMQP's redelivered
+// flag: the worker that had it died or handed it back). The AMQP subscriber sets it from
+// the delivery, never from a header, and never sends it; Dedup reads it to tell whether a
+// message found handled may still owe its event (app/inbox).
+const RedeliveredKey = "orderflow_redelivered"
+
 // Internal lists the metadata keys that steer Orderflow itself. They count only on a
 // signed message; on any other they are dropped before a handler's chain reads them.
 var Internal = []string{

@@ -47,7 +47,9 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, ou
 			errs = append(errs, fmt.Errorf("bind handler %s: %w", row.Name, err))
 			continue
 		}
-		chain, err := stages.build(row.Name, row.Chain)
+		rowStages := stages
+		rowStages.inbox = row.Handler.Inbox() && storage.Inbox
+		chain, err := rowStages.build(row.Name, row.Chain)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("chain of handler %s: %w", row.Name, err))
 			continue

@@ -28,6 +28,8 @@ type stageBuilder struct {
 	metrics   *middleware.Metrics
 	clock     app.Clock
 	keys      *signing.Keys
+	// inbox leaves the dedup claim of the handler being built to the stores.
+	inbox bool
 }
 
 // builtinStage builds a built-in stage for a handler configured by hc; nil middleware
@@ -94,6 +96,7 @@ var builtinStages = map[string]builtinStage{
 			FailOpen:    b.cfg.Dedup.FailOpen,
 			Logger:      b.logger,
 			OnDuplicate: b.metrics.Duplicate,
+			Defer:       b.inbox,
 		}.Middleware, nil
 	},
 	handlers.StageTimeout.Name: func(_ stageBuilder, hc configs.Handler) (message.HandlerMiddleware, error) {

@@ -22,6 +22,9 @@ type Storage struct {
 	Stores app.Stores
 	// Dedup keeps each handler's marks of the messages it handled.
 	Dedup lease.Store
+	// Inbox is true when the stores and State run a handler's deferred claims on Dedup's
+	// marks (app/inbox), so that handlers built WithInbox get Dedup.Defer.
+	Inbox bool
 	// State returns the key space of the handler named.
 	State func(handler string) app.State
 	Check func(ctx context.Context) error
@@ -70,6 +73,7 @@ func RedisStorage(client redis.UniversalClient) Storage {
 			IdempotencyKeys: s.IdempotencyKeys,
 		},
 		Dedup: s.Dedup,
+		Inbox: true,
 		State: func(handler string) app.State { return redisstore.NewState(client, handler) },
 		Check: func(ctx context.Context) error {
 			if err := client.Ping(ctx).Err(); err != nil {
@@ -80,18 +84,25 @@ func RedisStorage(client redis.UniversalClient) Storage {
 	}
 }
 
-// NewMemoryStorage returns empty in-memory stores.
+// NewMemoryStorage returns empty in-memory stores, which run deferred claims on the
+// dedup marks as the Redis ones do.
 func NewMemoryStorage() Storage {
+	marks := memory.NewLeases()
+	orders, inventory, payments, notifications, states := memory.NewOrders(), memory.NewInventory(), memory.NewPayments(), memory.NewNotifications(), memory.NewStates()
+	for _, s := range []interface{ ClaimOn(*memory.Leases) }{orders, inventory, payments, notifications, states} {
+		s.ClaimOn(marks)
+	}
 	return Storage{
 		Stores: app.Stores{
-			Orders:          memory.NewOrders(),
-			Inventory:       memory.NewInventory(),
-			Payments:        memory.NewPayments(),
-			Notifications:   memory.NewNotifications(),
+			Orders:          orders,
+			Inventory:       inventory,
+			Payments:        payments,
+			Notifications:   notifications,
 			IdempotencyKeys: memory.NewLeases(),
 		},
-		Dedup: memory.NewLeases(),
-		State: memory.NewStates().For,
+		Dedup: marks,
+		Inbox: true,
+		State: states.For,
 		Check: func(context.Context) error { return nil },
 	}
 }

@@ -98,10 +98,11 @@ func checkPassed(t *testing.T, d amqp.Delivery, msg *message.Message) {
 	require.Equal(t, d.Body, []byte(msg.Payload))
 	_, forged := msg.Metadata[envelope.RejectedKey]
 	require.False(t, forged, "a producer cannot mark its own message rejected")
+	require.Equal(t, d.Redelivered, msg.Metadata.Get(envelope.RedeliveredKey) == "true", "only the broker says redelivered")
 	for k, v := range d.Headers {
 		s, ok := v.(string)
 		switch {
-		case !ok, k == wamqp.DefaultMessageUUIDHeaderKey, k == envelope.RejectedKey:
+		case !ok, k == wamqp.DefaultMessageUUIDHeaderKey, k == envelope.RejectedKey, k == envelope.RedeliveredKey:
 		case k == envelope.EventNameKey && amqpbroker.IsEventName(d.RoutingKey):
 		case k == envelope.CorrelationIDKey && d.CorrelationId != "":
 		default:
@@ -120,7 +121,7 @@ func checkRejected(t *testing.T, d amqp.Delivery, msg *message.Message) {
 	kept, size := 0, 0
 	for k, v := range msg.Metadata {
 		switch k {
-		case envelope.RejectedKey, envelope.EventNameKey, envelope.CorrelationIDKey:
+		case envelope.RejectedKey, envelope.EventNameKey, envelope.CorrelationIDKey, envelope.RedeliveredKey:
 			continue // Orderflow's own, within the room the limits leave for them
 		}
 		kept++
@@ -148,11 +149,13 @@ func checkRoundTrip(t *testing.T, d amqp.Delivery, msg *message.Message) {
 	require.Equal(t, nonEmpty(msg.Metadata), nonEmpty(back.Metadata))
 }
 
-// nonEmpty is md without empty values and the rejection, which a transport drops from
-// what it reads.
+// nonEmpty is md without empty values, the rejection and the redelivered flag, which a
+// transport sets itself and drops from what it reads.
 func nonEmpty(md message.Metadata) map[string]string {
 	out := maps.Clone(md)
-	maps.DeleteFunc(out, func(k, v string) bool { return v == "" || k == envelope.RejectedKey })
+	maps.DeleteFunc(out, func(k, v string) bool {
+		return v == "" || k == envelope.RejectedKey || k == envelope.RedeliveredKey
+	})
 	return out
 }
 

@@ -79,7 +79,7 @@ func (l Limits) keepHeaders(md message.Metadata, headers amqp.Table) {
 	}
 	names := make([]string, 0, len(headers))
 	for k := range headers {
-		if k != wamqp.DefaultMessageUUIDHeaderKey && k != envelope.RejectedKey {
+		if k != wamqp.DefaultMessageUUIDHeaderKey && k != envelope.RejectedKey && k != envelope.RedeliveredKey {
 			names = append(names, k)
 		}
 	}

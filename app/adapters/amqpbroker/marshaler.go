@@ -58,7 +58,7 @@ func (m Marshaler) Marshal(msg *message.Message) (amqp.Publishing, error) {
 	}
 	headers := make(amqp.Table, len(msg.Metadata))
 	for k, v := range msg.Metadata {
-		if k != envelope.CorrelationIDKey {
+		if k != envelope.CorrelationIDKey && k != envelope.RedeliveredKey {
 			headers[k] = v
 		}
 	}
@@ -101,7 +101,7 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 	} else {
 		msg = message.NewMessage(id, d.Body)
 		for k, v := range d.Headers {
-			if k == wamqp.DefaultMessageUUIDHeaderKey || k == envelope.RejectedKey {
+			if k == wamqp.DefaultMessageUUIDHeaderKey || k == envelope.RejectedKey || k == envelope.RedeliveredKey {
 				continue
 			}
 			if s, ok := headerString(v); ok {
@@ -111,6 +111,9 @@ func (m Marshaler) Unmarshal(d amqp.Delivery) (*message.Message, error) {
 	}
 	if d.CorrelationId != "" {
 		msg.Metadata.Set(envelope.CorrelationIDKey, d.CorrelationId)
+	}
+	if d.Redelivered {
+		msg.Metadata.Set(envelope.RedeliveredKey, "true")
 	}
 	if IsEventName(d.RoutingKey) {
 		msg.Metadata.Set(envelope.EventNameKey, d.RoutingKey)

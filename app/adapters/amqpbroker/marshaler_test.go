@@ -138,3 +138,20 @@ func TestMarshaler_empty_delivery_is_the_only_error(t *testing.T) {
 	_, err := amqpbroker.Marshaler{Limits: defaults}.Unmarshal(amqp.Delivery{})
 	require.Error(t, err)
 }
+
+func TestMarshaler_redelivered_comes_from_the_broker_only(t *testing.T) {
+	t.Parallel()
+	forged := delivery([]byte(`{}`), amqp.Table{envelope.RedeliveredKey: "true"})
+	msg, err := amqpbroker.Marshaler{Limits: defaults}.Unmarshal(forged)
+	require.NoError(t, err)
+	assert.Empty(t, msg.Metadata.Get(envelope.RedeliveredKey), "a producer cannot say its message was delivered before")
+
+	again := delivery([]byte(`{}`), nil)
+	again.Redelivered = true
+	msg, err = amqpbroker.Marshaler{Limits: defaults}.Unmarshal(again)
+	require.NoError(t, err)
+	assert.Equal(t, "true", msg.Metadata.Get(envelope.RedeliveredKey))
+	pub, err := amqpbroker.Marshaler{}.Marshal(msg)
+	require.NoError(t, err)
+	assert.NotContains(t, pub.Headers, envelope.RedeliveredKey, "never sent on: a parked or poisoned copy is not redelivered")
+}

@@ -15,6 +15,7 @@ import (
 
 // Orders keeps orders in a map.
 type Orders struct {
+	marks
 	mu     sync.Mutex
 	orders map[order.ID]order.Snapshot
 }
@@ -23,10 +24,15 @@ type Orders struct {
 func NewOrders() *Orders { return &Orders{orders: map[order.ID]order.Snapshot{}} }
 
 // Add implements order.Repository.
-func (s *Orders) Add(_ context.Context, o *order.Order) (*order.Order, error) {
+func (s *Orders) Add(ctx context.Context, o *order.Order) (*order.Order, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if held, ok := s.orders[o.ID()]; ok {
+	held, ok := s.orders[o.ID()]
+	s.wrote(ctx, !ok)
+	if ok {
 		return order.FromSnapshot(held)
 	}
 	s.orders[o.ID()] = o.Snapshot()
@@ -34,7 +40,10 @@ func (s *Orders) Add(_ context.Context, o *order.Order) (*order.Order, error) {
 }
 
 // Get implements order.Repository.
-func (s *Orders) Get(_ context.Context, id order.ID) (*order.Order, error) {
+func (s *Orders) Get(ctx context.Context, id order.ID) (*order.Order, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held, ok := s.orders[id]
@@ -45,7 +54,10 @@ func (s *Orders) Get(_ context.Context, id order.ID) (*order.Order, error) {
 }
 
 // Update implements order.Repository.
-func (s *Orders) Update(_ context.Context, id order.ID, change func(*order.Order) error) (*order.Order, error) {
+func (s *Orders) Update(ctx context.Context, id order.ID, change func(*order.Order) error) (*order.Order, error) {
+	if err := s.settle(ctx); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held, ok := s.orders[id]
@@ -59,7 +71,9 @@ func (s *Orders) Update(_ context.Context, id order.ID, change func(*order.Order
 	if err := change(o); err != nil {
 		return nil, err
 	}
-	s.orders[id] = o.Snapshot()
+	next := o.Snapshot()
+	s.wrote(ctx, next != held)
+	s.orders[id] = next
 	return o, nil
 }
 
@@ -73,6 +87,7 @@ type reservation struct {
 
 // Inventory keeps stock and reservations in maps.
 type Inventory struct {
+	marks
 	mu           sync.Mutex
 	stock        map[inventory.SKU]*inventory.Stock
 	reservations map[string]*reservation
@@ -96,7 +111,11 @@ func (s *Inventory) Seed(_ context.Context, stock map[inventory.SKU]int64) error
 }
 
 // Reserve implements inventory.Repository.
-func (s *Inventory) Reserve(_ context.Context, orderID string, items []inventory.Item) (inventory.Outcome, error) {
+func (s *Inventory) Reserve(ctx context.Context, orderID string, items []inventory.Item) (inventory.Outcome, error) {
+	if err := s.settle(ctx); err != nil {
+		return inventory.Outcome{}, err
+	}
+	s.wrote(ctx, false) // as on Redis: the mark is never committed with stock
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.reservations[orderID]; ok {
@@ -127,13 +146,21 @@ func (s *Inventory) Reserve(_ context.Context, orderID string, items []inventory
 }
 
 // Commit implements inventory.Repository.
-func (s *Inventory) Commit(_ context.Context, orderID string) error {
+func (s *Inventory) Commit(ctx context.Context, orderID string) error {
+	if err := s.settle(ctx); err != nil {
+		return err
+	}
+	s.wrote(ctx, false)
 	s.close(orderID, false)
 	return nil
 }
 
 // Release implements inventory.Repository.
-func (s *Inventory) Release(_ context.Context, orderID string) error {
+func (s *Inventory) Release(ctx context.Context, orderID string) error {
+	if err := s.settle(ctx); err != nil {
+		return err
+	}
+	s.wrote(ctx, false)
 	s.close(orderID, true)
 	return nil
 }
@@ -181,6 +208,7 @@ func (s *Inventory) SetAvailable(_ context.Context, sku inventory.SKU, available
 
 // Payments keeps one payment outcome per order.
 type Payments struct {
+	marks
 	mu       sync.Mutex
 	outcomes map[string]payment.Outcome
 }
@@ -189,10 +217,15 @@ type Payments struct {
 func NewPayments() *Payments { return &Payments{outcomes: map[string]payment.Outcome{}} }
 
 // Record implements payment.Repository.
-func (s *Payments) Record(_ context.Context, orderID string, outcome payment.Outcome) (payment.Outcome, error) {
+func (s *Payments) Record(ctx context.Context, orderID string, outcome payment.Outcome) (payment.Outcome, error) {
+	if err := s.settle(ctx); err != nil {
+		return payment.Outcome{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if held, ok := s.outcomes[orderID]; ok {
+	held, ok := s.outcomes[orderID]
+	s.wrote(ctx, !ok)
+	if ok {
 		return held, nil
 	}
 	s.outcomes[orderID] = outcome
@@ -200,7 +233,10 @@ func (s *Payments) Record(_ context.Context, orderID string, outcome payment.Out
 }
 
 // Get implements payment.Repository.
-func (s *Payments) Get(_ context.Context, orderID string) (payment.Outcome, bool, error) {
+func (s *Payments) Get(ctx context.Context, orderID string) (payment.Outcome, bool, error) {
+	if err := s.settle(ctx); err != nil {
+		return payment.Outcome{}, false, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	held, ok := s.outcomes[orderID]
@@ -209,6 +245,7 @@ func (s *Payments) Get(_ context.Context, orderID string) (payment.Outcome, bool
 
 // Notifications keeps one notification per order.
 type Notifications struct {
+	marks
 	mu      sync.Mutex
 	byOrder map[string]notification.Notification
 }
@@ -219,10 +256,15 @@ func NewNotifications() *Notifications {
 }
 
 // Record implements notification.Repository.
-func (s *Notifications) Record(_ context.Context, n notification.Notification) (notification.Notification, error) {
+func (s *Notifications) Record(ctx context.Context, n notification.Notification) (notification.Notification, error) {
+	if err := s.settle(ctx); err != nil {
+		return notification.Notification{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if held, ok := s.byOrder[n.OrderID]; ok {
+	held, ok := s.byOrder[n.OrderID]
+	s.wrote(ctx, true) // recorded now or before: the notification is what it owes
+	if ok {
 		return held, nil
 	}
 	s.byOrder[n.OrderID] = n

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain/inventory"
 )
 
@@ -89,7 +90,9 @@ return 1`)
 )
 
 // Inventory keeps stock in two hashes and each order's reservation in its own hash, all
-// in the {inventory} hash slot.
+// in the {inventory} hash slot. A message's pending claim (app/inbox) is run before a
+// reservation changes, in the order's slot: the mark is never in {inventory}, so that
+// marks spread over a cluster.
 type Inventory struct {
 	client redis.UniversalClient
 }
@@ -127,6 +130,10 @@ func (s *Inventory) Reserve(ctx context.Context, orderID string, items []invento
 		args = append(args, string(it.SKU), int64(it.Quantity))
 	}
 	args = append(args, ClosedReservationTTL.Milliseconds())
+	if err := settleFirst(ctx, s.client, orderID); err != nil {
+		return inventory.Outcome{}, err
+	}
+	inbox.From(ctx).TakeLast() // the mark is never in {inventory}
 	raw, err := reserveScript.Run(ctx, s.client, keys(orderID), args...).Text()
 	if err != nil {
 		return inventory.Outcome{}, wrap("reserve "+orderID, err)
@@ -156,6 +163,10 @@ func (s *Inventory) close(ctx context.Context, orderID string, giveBack bool) er
 	if giveBack {
 		flag = "1"
 	}
+	if err := settleFirst(ctx, s.client, orderID); err != nil {
+		return err
+	}
+	inbox.From(ctx).TakeLast() // the mark is never in {inventory}
 	if err := closeScript.Run(ctx, s.client, keys(orderID), flag, ClosedReservationTTL.Milliseconds()).Err(); err != nil {
 		return wrap("close reservation of "+orderID, err)
 	}

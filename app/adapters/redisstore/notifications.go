@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -11,13 +12,20 @@ import (
 )
 
 // recordNotificationScript stores a notification once and indexes it by time sent; both
-// keys are in the customer's hash slot. It returns the stored notification.
-var recordNotificationScript = redis.NewScript(`
+// keys are in the customer's hash slot, and so is the message's mark, which it claims
+// first and commits with the record (app/inbox): a notification costs one round trip,
+// dedup included. It returns {0, what the mark holds} when the mark was not free, else
+// {1, the stored notification, committed}.
+var recordNotificationScript = redis.NewScript(markLua + `
+local found = claim_mark()
+if found then return {0, found} end
 local held = redis.call('GET', KEYS[1])
-if held then return held end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-return ARGV[1]`)
+if not held then
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+  held = ARGV[1]
+end
+return {1, held, commit_mark()}`)
 
 // Notifications keeps notifications per customer.
 type Notifications struct {
@@ -38,12 +46,24 @@ func (s *Notifications) Record(ctx context.Context, n notification.Notification)
 	if err != nil {
 		return notification.Notification{}, fmt.Errorf("encode notification of %s: %w", n.OrderID, err)
 	}
-	raw, err := recordNotificationScript.Run(ctx, s.client,
+	plan := planMark(ctx, n.CustomerID, true)
+	cmd, q := plan.run(ctx, s.client, recordNotificationScript,
 		[]string{notificationKey(n.CustomerID, n.OrderID), notificationIndex(n.CustomerID)},
-		data, n.SentAt.UnixMicro(), n.OrderID).Text()
-	if err != nil {
-		return notification.Notification{}, wrap("record notification of "+n.OrderID, err)
+		data, n.SentAt.UnixMicro(), n.OrderID)
+	res, err := cmd.Slice()
+	if err != nil || len(res) < 2 {
+		return notification.Notification{}, wrap("record notification of "+n.OrderID, errors.Join(err, errReply(res)))
 	}
+	var found *string
+	if ok, _ := res[0].(int64); ok == 0 {
+		held, _ := res[1].(string)
+		found = &held
+	}
+	committed := len(res) > 2 && res[2] == int64(1)
+	if err := plan.done(ctx, s.client, q, found, committed); err != nil {
+		return notification.Notification{}, err
+	}
+	raw, _ := res[1].(string)
 	var stored notification.Notification
 	if err := json.Unmarshal([]byte(raw), &stored); err != nil {
 		return notification.Notification{}, fmt.Errorf("decode notification of %s: %w", n.OrderID, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/orderflow/orderflow/app/inbox"
 	"github.com/orderflow/orderflow/domain/order"
 )
 
@@ -22,32 +23,72 @@ func orderKey(id order.ID) string { return "orderflow:order:{" + string(id) + "}
 // maxUpdateTries bounds optimistic retries of one update under contention.
 const maxUpdateTries = 50
 
+// addScript stores an order unless one is there, and commits the message's mark with it
+// when this is its last write: {1, committed} when added, {0, 0, held} when not.
+var addScript = redis.NewScript(markLua + `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return {1, commit_mark()} end
+return {0, 0, redis.call('GET', KEYS[1])}`)
+
 // Add implements order.Repository.
 func (s *Orders) Add(ctx context.Context, o *order.Order) (*order.Order, error) {
 	data, err := json.Marshal(o.Snapshot())
 	if err != nil {
 		return nil, fmt.Errorf("encode order %s: %w", o.ID(), err)
 	}
-	added, err := s.client.SetNX(ctx, orderKey(o.ID()), data, 0).Result()
-	if err != nil {
-		return nil, wrap("add order "+string(o.ID()), err)
+	tag := string(o.ID())
+	if err := settleFirst(ctx, s.client, tag); err != nil {
+		return nil, err
 	}
-	if added {
+	plan := planMark(ctx, tag, false)
+	cmd, _ := plan.run(ctx, s.client, addScript, []string{orderKey(o.ID())}, data)
+	res, err := cmd.Slice()
+	if err != nil || len(res) < 2 {
+		return nil, wrap("add order "+string(o.ID()), errors.Join(err, errReply(res)))
+	}
+	if added, _ := res[0].(int64); added == 1 {
+		committed, _ := res[1].(int64)
+		_ = plan.done(ctx, s.client, nil, nil, committed == 1)
+		inbox.From(ctx).See(orderKey(o.ID()), data)
 		return o, nil
 	}
-	return s.Get(ctx, o.ID())
+	held, _ := res[2].(string)
+	inbox.From(ctx).See(orderKey(o.ID()), []byte(held))
+	return decodeOrder([]byte(held))
 }
 
-// Get implements order.Repository.
+// errReply is the error of a script reply too short to read.
+func errReply(res []any) error {
+	if res == nil {
+		return nil
+	}
+	return fmt.Errorf("unexpected reply %v", res)
+}
+
+// Get implements order.Repository. It runs the message's pending claim in the same
+// pipeline (app/inbox).
 func (s *Orders) Get(ctx context.Context, id order.ID) (*order.Order, error) {
-	data, err := s.client.Get(ctx, orderKey(id)).Bytes()
+	data, err := s.get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return decodeOrder(data)
+}
+
+func (s *Orders) get(ctx context.Context, id order.ID) ([]byte, error) {
+	key := orderKey(id)
+	var get *redis.StringCmd
+	if err := withClaim(ctx, s.client, string(id), func(p redis.Pipeliner) { get = p.Get(ctx, key) }); err != nil {
+		return nil, err
+	}
+	data, err := get.Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, order.ErrNotFound
 	}
 	if err != nil {
 		return nil, wrap("get order "+string(id), err)
 	}
-	return decodeOrder(data)
+	inbox.From(ctx).See(key, data)
+	return data, nil
 }
 
 func decodeOrder(data []byte) (*order.Order, error) {
@@ -59,31 +100,42 @@ func decodeOrder(data []byte) (*order.Order, error) {
 }
 
 // casScript writes ARGV[2] only if the key still holds ARGV[1]: an optimistic update in
-// one round trip, where WATCH, GET, MULTI/EXEC and UNWATCH take four.
-var casScript = redis.NewScript(`
+// one round trip, where WATCH, GET, MULTI/EXEC and UNWATCH take four. It commits the
+// message's mark with the write when this is its last one: 0 when the key changed, else
+// 1 + 1 if it committed the mark.
+var casScript = redis.NewScript(markLua + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
-return 1`)
+return 1 + commit_mark()`)
 
 // Update implements order.Repository optimistically: read the order, apply change in Go
 // (the state machine lives in domain/), and write it only if nobody wrote in between;
-// else read again. Two round trips without contention.
+// else read again. Two round trips without contention, one when the message read the
+// order already (app/inbox keeps what it read), and the write commits the message's
+// mark when it is its last.
 func (s *Orders) Update(ctx context.Context, id order.ID, change func(*order.Order) error) (*order.Order, error) {
 	key := orderKey(id)
+	claim := inbox.From(ctx)
+	// Taken now and again after change, which may say itself that its write is last.
+	owed, last := claim.TakeLast()
+	data, seen := claim.Seen(key)
 	for range maxUpdateTries {
-		data, err := s.client.Get(ctx, key).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return nil, order.ErrNotFound
+		if !seen {
+			var err error
+			if data, err = s.get(ctx, id); err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, wrap("get order "+string(id), err)
-		}
+		seen = false
 		o, err := decodeOrder(data)
 		if err != nil {
 			return nil, err
 		}
 		if err := change(o); err != nil {
 			return nil, err
+		}
+		if v, l := claim.TakeLast(); l {
+			owed, last = v, true
 		}
 		next, err := json.Marshal(o.Snapshot())
 		if err != nil {
@@ -92,11 +144,20 @@ func (s *Orders) Update(ctx context.Context, id order.ID, change func(*order.Ord
 		if bytes.Equal(next, data) {
 			return o, nil // a repeated transition: nothing to write
 		}
-		written, err := casScript.Run(ctx, s.client, []string{key}, data, next).Int()
+		if last {
+			claim.PutBack(owed) // for planMark
+		}
+		plan := planMark(ctx, string(id), false)
+		written, err := func() (int64, error) {
+			cmd, _ := plan.run(ctx, s.client, casScript, []string{key}, data, next)
+			return cmd.Int64()
+		}()
 		if err != nil {
 			return nil, wrap("update order "+string(id), err)
 		}
-		if written == 1 {
+		if written > 0 {
+			_ = plan.done(ctx, s.client, nil, nil, written == 2)
+			claim.See(key, next)
 			return o, nil
 		}
 	}

@@ -10,6 +10,9 @@
 //	orderflow:notification:{<customer>}:<order>  notification (JSON)
 //	orderflow:notifications:{<customer>}         sorted set of order ids by time sent
 //	orderflow:idempotency:{<key>}                answer to an Idempotency-Key (24 h)
+//	orderflow:dedup:{<tag>}:<handler>:<id>       a deferred claim's mark (app/inbox), in the
+//	                                             slot of the keys it is claimed and committed with
+//	orderflow:dedup:<handler>:<id>               a claim's mark taken by Dedup itself
 //
 // All inventory keys share the {inventory} slot, because a reservation changes several
 // SKUs atomically; on a cluster, inventory lives on one shard.
