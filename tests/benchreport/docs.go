@@ -65,13 +65,12 @@ const limits = `## What limits each figure
   ratio says per message, spread over its stages (no stage above a few percent of a
   CPU profile), and the deeper call stack grows more goroutine stacks.
 - **Saga on RabbitMQ + Redis**: every order is five consumes and five confirmed,
-  persistent publishes (the raw ceiling does four consumes, and none of the rest), about
-  25 Redis round trips (dedup claim and commit per handler, the stores), and the JSON,
-  signatures and chains in the worker; RabbitMQ, Redis, the worker and the load
+  persistent publishes (the raw ceiling does four consumes, and none of the rest), 12
+  Redis round trips (the dedup claim rides on each handler's first read and its mark
+  commits in the last write's script; ` + "`TestRedisStores_round_trips_per_order`" + `), and
+  the JSON, signatures and chains in the worker; RabbitMQ, Redis, the worker and the load
   generator share the same two cores. Each consumer handles one message at a time and
-  waits for the confirm of what it publishes, as the raw stages do. Committing the dedup
-  mark inside the store's script (12 round trips an order) was built, but lost orders
-  under a Redis Cluster failover in make test-cluster and did not land.
+  waits for the confirm of what it publishes, as the raw stages do.
 - **Latency tail**: the benchmark logs, per load, the slowest order hop by hop with its
   spans, how far from it the next slowest were due, and the worst pause that probes of
   this process (a 1 ms sleep), Redis (PING) and RabbitMQ (a persistent message through a
