@@ -152,6 +152,13 @@ func (d Dedup) deferred(h message.HandlerFunc, msg *message.Message, key, token 
 			// guard, but its duplicates are to be dropped all the same.
 			return produced, d.claimAndCommit(ctx, key, token)
 		}
+		if claim.Attempted() {
+			// A store sent the claim and no answer came back (or only part of one):
+			// the claim may be held, and a script that claims and commits at once
+			// may have committed the mark too.
+			owing.add(key, d.Lease)
+			return produced, d.finish(ctx, claim.StoredKey(), token, handlerErr)
+		}
 		if _, ok := ctx.Value(heldClaimKey{}).(*HeldClaim); !ok || KindOf(handlerErr) != Permanent {
 			return produced, handlerErr // nothing was claimed, nothing to release
 		}
@@ -216,7 +223,9 @@ func (d Dedup) finish(ctx context.Context, key, token string, handlerErr error) 
 	switch {
 	case err != nil && !d.FailOpen:
 		// The effect happened but is not recorded: handling the message again is
-		// safe (every effect is idempotent), losing it is not.
+		// safe (every effect is idempotent), losing it is not. Give the claim back if
+		// it is still ours, so that the retry need not wait for the lease.
+		_ = d.Store.Release(storeCtx, key, token)
 		return domain.Unavailable("dedup commit", err)
 	case err != nil:
 		logger.WarnContext(ctx, "dedup commit failed; message handled without a mark", "error", err.Error())

@@ -13,6 +13,7 @@ import (
 	"github.com/orderflow/orderflow/app/adapters/memory"
 	"github.com/orderflow/orderflow/app/envelope"
 	"github.com/orderflow/orderflow/app/inbox"
+	"github.com/orderflow/orderflow/app/lease"
 	"github.com/orderflow/orderflow/domain"
 	"github.com/orderflow/orderflow/domain/event"
 	"github.com/orderflow/orderflow/domain/order"
@@ -198,4 +199,51 @@ func TestDedup_defer_a_retry_after_a_lost_reply_may_owe_its_event(t *testing.T) 
 	}
 	assert.Equal(t, []bool{false, true}, mayOwe, "the retry finds the mark done and publishes what it owes")
 	assert.Equal(t, 1, r.duplicates)
+}
+
+func TestDedup_defer_a_claim_sent_without_an_answer_is_released_and_may_owe(t *testing.T) {
+	t.Parallel()
+	r := newDeferRig(t)
+	var mayOwe []bool
+	first := true
+	h := func(msg *message.Message) ([]*message.Message, error) {
+		ctx := msg.Context()
+		claim := inbox.From(ctx)
+		mayOwe = append(mayOwe, claim.MayOwe)
+		if !first {
+			return r.handler(msg)
+		}
+		first = false
+		// A script that claims and commits at once ran on the server; its reply was lost.
+		claim.Attempt(claim.Key, "")
+		_, _, err := r.marks.Claim(ctx, claim.Key, claim.Token, time.Minute)
+		require.NoError(t, err)
+		_, err = r.marks.Commit(ctx, claim.Key, claim.Token, claim.MarkValue(""), time.Hour)
+		require.NoError(t, err)
+		return nil, errors.New("record notification: connection reset by peer")
+	}
+	d := middleware.Dedup{Store: r.marks, Lease: time.Minute, TTL: time.Hour, Defer: true,
+		OnDuplicate: func(string) { r.duplicates++ }}
+	mw := d.Middleware(h)
+	_, err := mw(message.NewMessage("m1", []byte("{}")))
+	require.Error(t, err)
+	_, err = mw(message.NewMessage("m1", []byte("{}")))
+	require.NoError(t, err)
+	assert.Equal(t, []bool{false, true}, mayOwe, "the retry publishes what the mark owes")
+}
+
+func TestDedup_defer_a_claim_held_by_its_own_token_is_claimed(t *testing.T) {
+	t.Parallel()
+	c := &inbox.Claim{Key: "k", Token: "t1"}
+	require.NoError(t, c.Settle("k", "", lease.Held, "t1"), "the same claim, sent again")
+	assert.Equal(t, inbox.Claimed, c.State())
+
+	c = &inbox.Claim{Key: "k", Token: "t1"}
+	require.NoError(t, c.Settle("k", "", lease.Done, c.MarkValue("order.confirmed\n{}")), "its own commit, sent again")
+	assert.Equal(t, inbox.Committed, c.State())
+	assert.Equal(t, "order.confirmed\n{}", c.Found())
+
+	c = &inbox.Claim{Key: "k", Token: "t2"}
+	require.ErrorIs(t, c.Settle("k", "", lease.Done, (&inbox.Claim{Token: "t1"}).MarkValue("order.confirmed\n{}")), inbox.ErrDone)
+	assert.Equal(t, "order.confirmed\n{}", c.Found(), "another attempt's mark owes its event")
 }

@@ -65,6 +65,9 @@ type Claim struct {
 	MayOwe bool
 
 	state State
+	// attempted says that a store sent the claim: the backend may hold it even when
+	// the reply never came back.
+	attempted bool
 	// stored is the key as the backend claimed it (a Redis store puts it in the hash
 	// slot of the keys it was claimed with); slot names that slot.
 	stored, slot string
@@ -112,20 +115,56 @@ func (c *Claim) Slot() string { return c.slot }
 // Found is what the mark of a Done claim keeps.
 func (c *Claim) Found() string { return c.found }
 
+// Attempt records that a store is sending the claim under stored, in slot: from then
+// on the backend may hold it, whatever comes back.
+func (c *Claim) Attempt(stored, slot string) {
+	c.attempted, c.stored, c.slot = true, stored, slot
+}
+
+// Attempted reports whether a store sent the claim (see Attempt).
+func (c *Claim) Attempted() bool { return c != nil && c.attempted }
+
 // Settle records what running the claim under stored, in slot, found, and returns
-// ErrHeld or ErrDone when the message must not be handled by this attempt.
+// ErrHeld or ErrDone when the message must not be handled by this attempt. A mark that
+// this attempt's own token committed (a client that sent the committing call again
+// after losing its reply) counts as committed, not as a duplicate.
 func (c *Claim) Settle(stored, slot string, state lease.State, value string) error {
-	c.stored, c.slot = stored, slot
+	c.attempted, c.stored, c.slot = true, stored, slot
 	switch state {
 	case lease.Held:
+		if value == c.Token {
+			c.state = Claimed
+			return nil
+		}
 		c.state = Held
 		return fmt.Errorf("%w: %s", ErrHeld, c.Key)
 	case lease.Done:
-		c.state, c.found = Done, value
+		token, owed := splitMark(value)
+		if token == c.Token {
+			c.state, c.found = Committed, owed
+			return nil
+		}
+		c.state, c.found = Done, owed
 		return fmt.Errorf("%w: %s", ErrDone, c.Key)
 	}
 	c.state = Claimed
 	return nil
+}
+
+// markSep ends the token in what a committed mark keeps; no token or event name holds it.
+const markSep = "\x1f"
+
+// MarkValue is what the mark keeps once committed: the committing attempt's token, so
+// that the same call sent again knows its own commit, and the event it owes (see Last).
+func (c *Claim) MarkValue(owed string) string { return c.Token + markSep + owed }
+
+// splitMark reads what MarkValue made; a mark without a token keeps only what it owes.
+func splitMark(value string) (token, owed string) {
+	token, owed, ok := strings.Cut(value, markSep)
+	if !ok {
+		return "", value
+	}
+	return token, owed
 }
 
 // Last says that the next store write completes the message's effects, and that the

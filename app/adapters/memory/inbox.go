@@ -24,6 +24,7 @@ func (m *marks) settle(ctx context.Context) error {
 	if !c.Pending() || m.leases == nil {
 		return nil
 	}
+	c.Attempt(c.Key, "")
 	state, value, err := m.leases.Claim(ctx, c.Key, c.Token, c.Lease)
 	if err != nil {
 		return err
@@ -39,7 +40,7 @@ func (m *marks) wrote(ctx context.Context, changed bool) {
 	if !changed || !last || c.State() != inbox.Claimed || m.leases == nil {
 		return
 	}
-	if ok, _ := m.leases.Commit(ctx, c.Key, c.Token, value, c.TTL); ok {
+	if ok, _ := m.leases.Commit(ctx, c.Key, c.Token, c.MarkValue(value), c.TTL); ok {
 		c.Committed()
 	}
 }

@@ -36,6 +36,7 @@ func queueLegacy(ctx context.Context, p redis.Pipeliner, c *inbox.Claim, tag str
 // queueClaim queues c's claim in tag's slot. Scripts in a pipeline are sent with EVAL:
 // EVALSHA's fallback on NOSCRIPT does not work there.
 func queueClaim(ctx context.Context, p redis.Pipeliner, c *inbox.Claim, tag string) *queuedClaim {
+	c.Attempt(markStored(tag, c.Key), tag)
 	q := queueLegacy(ctx, p, c, tag)
 	q.claim = claimScript.Eval(ctx, p, []string{DedupKeyPrefix + markStored(tag, c.Key)}, c.Token, c.Lease.Milliseconds())
 	return q
@@ -45,15 +46,22 @@ func queueClaim(ctx context.Context, p redis.Pipeliner, c *inbox.Claim, tag stri
 // (nil: claimed). It returns inbox.ErrHeld or inbox.ErrDone when the message must not be
 // handled, and releases the new claim when an old mark decides instead.
 func (q *queuedClaim) settle(ctx context.Context, client redis.UniversalClient, found *string) error {
-	legacy, err := q.legacy.Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return wrap("dedup claim "+q.c.Key, err)
-	}
 	state, value := lease.Claimed, ""
 	if found != nil {
 		state, value = lease.Decode(*found)
 	}
 	stored := markStored(q.tag, q.c.Key)
+	legacy, err := q.legacy.Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		// The old mark is on another node of a cluster, which may be the one down.
+		// Record first what the new mark holds: this attempt may have claimed or even
+		// committed it, and Dedup must know that to release it and to publish what it
+		// owes on the retry.
+		if settleErr := q.c.Settle(stored, q.tag, state, value); settleErr != nil {
+			return settleErr
+		}
+		return wrap("dedup claim "+q.c.Key, err)
+	}
 	if legacy != "" && state == lease.Claimed {
 		state, value = lease.Decode(legacy)
 		if q.claim != nil {
@@ -112,17 +120,33 @@ func settleFirst(ctx context.Context, client redis.UniversalClient, tag string) 
 
 // markLua gives a script whose last key is a mark, and whose last five ARGV are
 // markPlan.args, claim_mark() (false when it claimed the mark, else what the mark holds)
-// and commit_mark() (1 when it committed the mark).
+// and commit_mark() (1 when it committed the mark). go-redis sends a script again when
+// the connection failed before its reply, so each also knows its own earlier run: a
+// mark held by the token is claimed, and one committed by it (its value starts with the
+// token, see inbox.Claim.MarkValue) is committed.
 const markLua = `
 local mark_mode, mark_token, mark_lease, mark_value, mark_ttl = ARGV[#ARGV-4], ARGV[#ARGV-3], ARGV[#ARGV-2], ARGV[#ARGV-1], ARGV[#ARGV]
+local mark_mine = 'done:' .. mark_token .. '\31'
+local mark_committed = false
 local function claim_mark()
   if not string.find(mark_mode, 'claim', 1, true) then return false end
   if redis.call('SET', KEYS[#KEYS], mark_token, 'NX', 'PX', mark_lease) then return false end
-  return redis.call('GET', KEYS[#KEYS])
+  local held = redis.call('GET', KEYS[#KEYS])
+  if held == mark_token then return false end
+  if string.sub(held, 1, #mark_mine) == mark_mine then
+    mark_committed = true
+    return false
+  end
+  return held
 end
 local function commit_mark()
   if not string.find(mark_mode, 'commit', 1, true) then return 0 end
-  if redis.call('GET', KEYS[#KEYS]) ~= mark_token then return 0 end
+  if mark_committed then return 1 end
+  local held = redis.call('GET', KEYS[#KEYS])
+  if held ~= mark_token then
+    if held and string.sub(held, 1, #mark_mine) == mark_mine then return 1 end
+    return 0
+  end
   redis.call('SET', KEYS[#KEYS], mark_value, 'PX', mark_ttl)
   return 1
 end
@@ -163,7 +187,7 @@ func planMark(ctx context.Context, tag string, canClaim bool) markPlan {
 	if p.commit {
 		mode = append(mode, "commit")
 	}
-	p.args = []any{strings.Join(mode, ","), c.Token, c.Lease.Milliseconds(), lease.Encode(value), c.TTL.Milliseconds()}
+	p.args = []any{strings.Join(mode, ","), c.Token, c.Lease.Milliseconds(), lease.Encode(c.MarkValue(value)), c.TTL.Milliseconds()}
 	return p
 }
 
@@ -175,6 +199,7 @@ func (p markPlan) run(ctx context.Context, client redis.UniversalClient, script 
 	if !p.claim {
 		return script.Run(ctx, client, keys, args...), nil
 	}
+	p.c.Attempt(markStored(p.tag, p.c.Key), p.tag)
 	var cmd *redis.Cmd
 	var q *queuedClaim
 	_, _ = client.Pipelined(ctx, func(pipe redis.Pipeliner) error {
@@ -188,13 +213,12 @@ func (p markPlan) run(ctx context.Context, client redis.UniversalClient, script 
 // done records what the script reported: found is what claim_mark found (nil: it
 // claimed, or did not try), committed whether commit_mark committed.
 func (p markPlan) done(ctx context.Context, client redis.UniversalClient, q *queuedClaim, found *string, committed bool) error {
+	var err error
 	if q != nil {
-		if err := q.settle(ctx, client, found); err != nil {
-			return err
-		}
+		err = q.settle(ctx, client, found)
 	}
 	if committed && p.c.State() == inbox.Claimed {
 		p.c.Committed()
 	}
-	return nil
+	return err
 }

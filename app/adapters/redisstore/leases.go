@@ -21,16 +21,23 @@ const (
 // Each script touches one key, so it runs unchanged on Redis Cluster. Values are a
 // holder's token or a committed value as lease.Encode writes it.
 var (
-	// claimScript returns nil when it claimed the key, else what the key holds.
+	// claimScript returns nil when it claimed the key, else what the key holds. The key
+	// held by the same token is claimed too: go-redis sends a call again when the
+	// connection failed before its reply, and the first run may have claimed it.
 	claimScript = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
-return redis.call('GET', KEYS[1])`)
-	// commitScript: 1 when the token still held the key and the value is now kept.
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then return false end
+return held`)
+	// commitScript: 1 when the token still held the key and the value is now kept, or
+	// the key keeps that value already (the same commit, sent again by go-redis).
 	commitScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
   return 1
 end
+if held == ARGV[2] then return 1 end
 return 0`)
 	// releaseScript deletes the key only if the token still holds it.
 	releaseScript = redis.NewScript(`
