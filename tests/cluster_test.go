@@ -458,7 +458,8 @@ func TestCluster_retry_tiers_and_poison_on_quorum_queues(t *testing.T) {
 }
 
 // startSentinelRedis starts a master, its replica and three sentinels watching the
-// master under the name orderflow (quorum 2, down after 1 s), and returns the master,
+// master under the name orderflow (quorum 2, down after 3 s: the two cores here pause
+// for up to a second now and then, which must not read as a dead master), and returns the master,
 // the replica and the worker's ORDERFLOW_REDIS_URL in mode sentinel (go-redis
 // ParseFailoverURL).
 func startSentinelRedis(t testing.TB) (master, replica *RedisServer, url string) {
@@ -479,7 +480,7 @@ func startSentinelRedis(t testing.TB) (master, replica *RedisServer, url string)
 		conf := filepath.Join(dir, "sentinel.conf")
 		require.NoError(t, os.WriteFile(conf, fmt.Appendf(nil,
 			"bind 127.0.0.1\nport %d\ndir %s\nsentinel monitor orderflow 127.0.0.1 %d 2\n"+
-				"sentinel down-after-milliseconds orderflow 1000\nsentinel failover-timeout orderflow 5000\n",
+				"sentinel down-after-milliseconds orderflow 3000\nsentinel failover-timeout orderflow 10000\n",
 			port, dir, ports[0]), 0o600))
 		cmd := exec.Command("redis-server", conf, "--sentinel", "--logfile", filepath.Join(dir, "sentinel.log"))
 		require.NoError(t, cmd.Start())
@@ -513,9 +514,15 @@ func TestCluster_redis_sentinel_fails_over_under_a_worker(t *testing.T) {
 	var before StockView
 	c.Must(t, http.MethodGet, "/inventory/SKU-RED", nil).JSON(t, &before)
 
-	master.Kill(t)
 	sentinel := redis.NewSentinelClient(&redis.Options{Addr: strings.TrimPrefix(strings.Split(url, "?")[0], "redis://")})
 	defer sentinel.Close()
+	addr, err := sentinel.GetMasterAddrByName(context.Background(), "orderflow").Result()
+	require.NoError(t, err)
+	require.Equal(t, master.Addr, strings.Join(addr, ":"), "no failover before the master is killed")
+	// What the master acknowledged and has not sent yet is lost with it (asynchronous
+	// replication, see README); this test is about what was replicated.
+	awaitReplicated(t, master, replica)
+	master.Kill(t)
 	Eventually(t, 60*time.Second, func() string {
 		addr, err := sentinel.GetMasterAddrByName(context.Background(), "orderflow").Result()
 		if err != nil || len(addr) != 2 || addr[0]+":"+addr[1] != replica.Addr {
@@ -527,6 +534,33 @@ func TestCluster_redis_sentinel_fails_over_under_a_worker(t *testing.T) {
 	c.Must(t, http.MethodGet, "/inventory/SKU-RED", nil).JSON(t, &after)
 	assert.Equal(t, before, after, "the promoted replica has the stock the master had")
 	placeAndConfirm(t, c)
+}
+
+// awaitReplicated waits until replica has applied everything master has written so far.
+func awaitReplicated(t testing.TB, master, replica *RedisServer) {
+	t.Helper()
+	offset := func(s *RedisServer, field string) int64 {
+		client := nodeClient(s)
+		defer client.Close()
+		info, err := client.Info(context.Background(), "replication").Result()
+		require.NoError(t, err)
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, field+":"); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				require.NoError(t, err)
+				return n
+			}
+		}
+		t.Fatalf("%s: no %s in INFO replication", s.Addr, field)
+		return 0
+	}
+	written := offset(master, "master_repl_offset")
+	Eventually(t, 10*time.Second, func() string {
+		if got := offset(replica, "slave_repl_offset"); got < written {
+			return fmt.Sprintf("replica at offset %d of %d", got, written)
+		}
+		return ""
+	})
 }
 
 // logReservations logs, when an invariant failed, the orders whose reservation does not
