@@ -210,6 +210,19 @@ func (p markPlan) run(ctx context.Context, client redis.UniversalClient, script 
 	return cmd, q
 }
 
+// doneWith reads the reply of a script built on markLua, res = {status, value,
+// committed}, where status foundStatus means claim_mark found the mark taken and value
+// is what it holds, and hands it to done.
+func (p markPlan) doneWith(ctx context.Context, client redis.UniversalClient, q *queuedClaim, res []any, foundStatus int64) error {
+	var found *string
+	if status, _ := res[0].(int64); status == foundStatus {
+		held, _ := res[1].(string)
+		found = &held
+	}
+	committed := len(res) > 2 && res[2] == int64(1)
+	return p.done(ctx, client, q, found, committed)
+}
+
 // done records what the script reported: found is what claim_mark found (nil: it
 // claimed, or did not try), committed whether commit_mark committed.
 func (p markPlan) done(ctx context.Context, client redis.UniversalClient, q *queuedClaim, found *string, committed bool) error {

@@ -54,13 +54,7 @@ func (s *Notifications) Record(ctx context.Context, n notification.Notification)
 	if err != nil || len(res) < 2 {
 		return notification.Notification{}, wrap("record notification of "+n.OrderID, errors.Join(err, errReply(res)))
 	}
-	var found *string
-	if ok, _ := res[0].(int64); ok == 0 {
-		held, _ := res[1].(string)
-		found = &held
-	}
-	committed := len(res) > 2 && res[2] == int64(1)
-	if err := plan.done(ctx, s.client, q, found, committed); err != nil {
+	if err := plan.doneWith(ctx, s.client, q, res, 0); err != nil {
 		return notification.Notification{}, err
 	}
 	raw, _ := res[1].(string)

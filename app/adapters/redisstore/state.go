@@ -81,16 +81,11 @@ func (s *State) PutOnce(ctx context.Context, key string, value []byte, ttl time.
 	if len(res) < 2 {
 		return nil, false, errors.New("put " + key + ": unexpected reply")
 	}
-	status, _ := res[0].(int64)
-	held, _ := res[1].(string)
-	var found *string
-	if status == 2 {
-		found = &held
-	}
-	committed := len(res) > 2 && res[2] == int64(1)
-	if err := plan.done(ctx, s.client, q, found, committed); err != nil {
+	if err := plan.doneWith(ctx, s.client, q, res, 2); err != nil {
 		return nil, false, err
 	}
+	status, _ := res[0].(int64)
+	held, _ := res[1].(string)
 	return []byte(held), status == 1, nil
 }
 
@@ -124,13 +119,7 @@ func (s *State) AddOnce(ctx context.Context, set, member string, at time.Time, w
 	if len(res) < 2 {
 		return 0, errors.New("add to " + set + ": unexpected reply")
 	}
-	var found *string
-	if ok, _ := res[0].(int64); ok == 0 {
-		held, _ := res[1].(string)
-		found = &held
-	}
-	committed := len(res) > 2 && res[2] == int64(1)
-	if err := plan.done(ctx, s.client, q, found, committed); err != nil {
+	if err := plan.doneWith(ctx, s.client, q, res, 0); err != nil {
 		return 0, err
 	}
 	n, _ := res[1].(int64)
