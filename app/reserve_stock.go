@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/orderflow/orderflow/app/inbox"
@@ -23,10 +22,10 @@ type ReserveStock struct {
 // ended, it does nothing and returns none, however long ago that was (the reservation's
 // record and the dedup marks expire, the order does not).
 //
-// The order is read first and written once, after the reservation: reserved, or pending
-// when the reservation was rejected (order-cancel then cancels it). That write is the
-// message's last (app/inbox), so it carries the dedup mark; a crash before it leaves no
-// order, and the redelivery reserves again, which the reservation's record makes a no-op.
+// The order is recorded as pending on arrival, with the message's claim (app/inbox),
+// then reserved; a reserved order is written once more, and that write is the message's
+// last, so it carries the dedup mark. A crash in between leaves the order pending, and
+// the redelivery reserves again, which the reservation's record makes a no-op.
 func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Event, error) {
 	placed, err := e.Validate()
 	if err != nil {
@@ -36,48 +35,35 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 	if err != nil {
 		return nil, err
 	}
-	stored, err := h.orders.Get(ctx, placed.ID)
-	switch {
-	case errors.Is(err, order.ErrNotFound):
-		stored = nil
-	case err != nil:
-		return nil, fmt.Errorf("load order %s: %w", placed.ID, err)
-	case stored.Status().IsTerminal():
+	stored, err := h.orders.Add(ctx, o)
+	if err != nil {
+		return nil, fmt.Errorf("record order %s: %w", placed.ID, err)
+	}
+	if stored.Status().IsTerminal() {
 		return nil, nil
 	}
 	outcome, err := h.inventory.Reserve(ctx, string(placed.ID), placed.Items())
 	if err != nil {
 		return nil, fmt.Errorf("reserve %s: %w", placed.ID, err)
 	}
-	var next event.Event = event.InventoryReserved{
+	if !outcome.Reserved {
+		// The order stays pending, for order-cancel; with nothing left to write, the
+		// Dedup middleware commits the mark.
+		return event.InventoryRejected{
+			OrderID: e.OrderID, CustomerID: e.CustomerID, SKU: string(outcome.Shortage.SKU),
+			Requested: outcome.Shortage.Requested, Available: outcome.Shortage.Available,
+		}, nil
+	}
+	reserved := event.InventoryReserved{
 		OrderID: e.OrderID, CustomerID: e.CustomerID, Items: e.Items,
 		TotalCents: e.TotalCents, Currency: e.Currency,
 	}
-	if !outcome.Reserved {
-		next = event.InventoryRejected{
-			OrderID: e.OrderID, CustomerID: e.CustomerID, SKU: string(outcome.Shortage.SKU),
-			Requested: outcome.Shortage.Requested, Available: outcome.Shortage.Available,
-		}
-	}
-	if err := inbox.Last(ctx, next); err != nil {
+	if err := inbox.Last(ctx, reserved); err != nil {
 		return nil, err
 	}
-	if stored == nil {
-		if outcome.Reserved {
-			if err := o.ApplyReserved(h.now()); err != nil {
-				return nil, fmt.Errorf("mark %s reserved: %w", placed.ID, err)
-			}
-		}
-		if stored, err = h.orders.Add(ctx, o); err != nil {
-			return nil, fmt.Errorf("record order %s: %w", placed.ID, err)
-		}
+	// ApplyReserved brings a pending order to reserved, and leaves one that moved on.
+	if _, err := h.orders.Update(ctx, placed.ID, func(o *order.Order) error { return o.ApplyReserved(h.now()) }); err != nil {
+		return nil, fmt.Errorf("mark %s reserved: %w", placed.ID, err)
 	}
-	if outcome.Reserved && stored.Status() != order.Reserved {
-		// Found pending (recorded by an attempt from before the reservation was one
-		// write), or moved on: ApplyReserved brings it to reserved or leaves it.
-		if _, err := h.orders.Update(ctx, placed.ID, func(o *order.Order) error { return o.ApplyReserved(h.now()) }); err != nil {
-			return nil, fmt.Errorf("mark %s reserved: %w", placed.ID, err)
-		}
-	}
-	return next, nil
+	return reserved, nil
 }

@@ -80,6 +80,10 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 		Want event.Event
 		// Then checks the stores after the handler ran.
 		Then func(t *testing.T, w *tests.TestWorker)
+		// MarkedAfterPublish: no write of the handler carries the dedup mark (the last
+		// is in {inventory}, where no mark is, or there is none left), so Dedup commits
+		// it after the publish, and a redelivery owes nothing.
+		MarkedAfterPublish bool
 	}{
 		{
 			Name: "inventory-reserve reserves", Handler: handlers.InventoryReserve,
@@ -92,8 +96,9 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 		},
 		{
 			Name: "inventory-reserve rejects a shortfall", Handler: handlers.InventoryReserve,
-			Input: event.OrderPlaced{OrderID: orderID, CustomerID: "cust-1", Items: []event.Item{{SKU: "SKU-RED", Quantity: 1}, {SKU: "SKU-GREEN", Quantity: 6}}, Currency: "USD", PlacedAt: "2026-11-22T10:00:00Z"},
-			Want:  event.InventoryRejected{OrderID: orderID, CustomerID: "cust-1", SKU: "SKU-GREEN", Requested: 6, Available: 5},
+			Input:              event.OrderPlaced{OrderID: orderID, CustomerID: "cust-1", Items: []event.Item{{SKU: "SKU-RED", Quantity: 1}, {SKU: "SKU-GREEN", Quantity: 6}}, Currency: "USD", PlacedAt: "2026-11-22T10:00:00Z"},
+			Want:               event.InventoryRejected{OrderID: orderID, CustomerID: "cust-1", SKU: "SKU-GREEN", Requested: 6, Available: 5},
+			MarkedAfterPublish: true,
 			Then: func(t *testing.T, w *tests.TestWorker) {
 				assertStatus(t, w, order.Pending, "")
 				assertStock(t, w, "SKU-RED", 100, 0)
@@ -126,9 +131,10 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 		},
 		{
 			Name: "inventory-release releases", Handler: handlers.InventoryRelease, Given: order.Reserved,
-			Input: event.PaymentFailed{OrderID: orderID, CustomerID: "cust-1", Reason: "declined"},
-			Want:  event.InventoryReleased{OrderID: orderID},
-			Then:  func(t *testing.T, w *tests.TestWorker) { assertStock(t, w, "SKU-RED", 100, 0) },
+			Input:              event.PaymentFailed{OrderID: orderID, CustomerID: "cust-1", Reason: "declined"},
+			Want:               event.InventoryReleased{OrderID: orderID},
+			MarkedAfterPublish: true,
+			Then:               func(t *testing.T, w *tests.TestWorker) { assertStock(t, w, "SKU-RED", 100, 0) },
 		},
 		{
 			Name: "order-cancel cancels out of stock", Handler: handlers.OrderCancel, Given: order.Pending,
@@ -215,11 +221,9 @@ func TestHandlers_publish_next_event_with_ids(t *testing.T) {
 					}
 					return ""
 				})
-				// inventory-release's last write is in {inventory}, where no mark is:
-				// Dedup commits its mark after the publish, and it owes nothing. On
-				// RabbitMQ only the broker says redelivered: the subscriber drops the
+				// On RabbitMQ only the broker says redelivered: the subscriber drops the
 				// header this test sends, so the copy is a plain duplicate there.
-				owes := tt.Handler != handlers.InventoryRelease && env.Name != "amqp"
+				owes := !tt.MarkedAfterPublish && env.Name != "amqp"
 				if out != nil && owes {
 					again := tests.Receive(t, out)
 					assert.Equal(t, firstID, again.UUID, "the event owed, under its first id")

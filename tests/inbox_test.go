@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -108,11 +109,16 @@ func runInboxSuite(t *testing.T, b backend) {
 	t.Run("a crash between effect and mark handles the message again without a second effect", func(t *testing.T) {
 		r := newInboxRig(t, b)
 		ctx, crashed := r.attempt(100 * time.Millisecond)
-		_, err := r.storage.Stores.Orders.Get(ctx, order.ID(r.placed.OrderID))
-		require.ErrorIs(t, err, order.ErrNotFound)
+		pending, err := order.New(mustPlaced(t, r.placed), time.Now())
+		require.NoError(t, err)
+		_, err = r.storage.Stores.Orders.Add(ctx, pending)
+		require.NoError(t, err)
 		_, err = r.storage.Stores.Inventory.Reserve(ctx, r.placed.OrderID, mustPlaced(t, r.placed).Items())
 		require.NoError(t, err)
 		require.Equal(t, inbox.Claimed, crashed.State(), "the worker dies here: effect done, no mark")
+		o, err := r.storage.Stores.Orders.Get(context.Background(), order.ID(r.placed.OrderID))
+		require.NoError(t, err)
+		assert.Equal(t, order.Pending, o.Status(), "recorded on arrival")
 		b.Pass(t, 200*time.Millisecond) // the lease ends
 
 		ctx, redelivery := r.attempt(time.Minute)
@@ -122,9 +128,34 @@ func runInboxSuite(t *testing.T, b backend) {
 		assert.Equal(t, inbox.Committed, redelivery.State())
 		assert.Equal(t, int64(7), r.stock(t).Available, "reserved once")
 		assert.Equal(t, int64(3), r.stock(t).Reserved)
-		o, err := r.storage.Stores.Orders.Get(context.Background(), order.ID(r.placed.OrderID))
+		o, err = r.storage.Stores.Orders.Get(context.Background(), order.ID(r.placed.OrderID))
 		require.NoError(t, err)
 		assert.Equal(t, order.Reserved, o.Status())
+	})
+
+	t.Run("an order is pending from its arrival, before its stock is reserved", func(t *testing.T) {
+		r := newInboxRig(t, b)
+		stores := r.storage.Stores
+		stores.Inventory = unreachableStock{stores.Inventory}
+		failing := app.New(stores, nil, nil, time.Now, nil, nil)
+		ctx, c := r.attempt(time.Minute)
+		_, err := failing.ReserveStock.Handle(ctx, r.placed)
+		require.ErrorIs(t, err, errStockUnreachable)
+		o, err := r.storage.Stores.Orders.Get(context.Background(), order.ID(r.placed.OrderID))
+		require.NoError(t, err)
+		assert.Equal(t, order.Pending, o.Status(), "recorded before the reservation failed")
+		require.Equal(t, inbox.Claimed, c.State())
+		require.NoError(t, r.storage.Dedup.Release(context.Background(), c.StoredKey(), c.Token), "as Dedup does after a failure")
+
+		ctx, retry := r.attempt(time.Minute)
+		published, err := r.app.ReserveStock.Handle(ctx, r.placed)
+		require.NoError(t, err)
+		assert.Equal(t, event.InventoryReservedName, published.EventName())
+		assert.Equal(t, inbox.Committed, retry.State(), "the write to reserved carries the mark")
+		o, err = r.storage.Stores.Orders.Get(context.Background(), order.ID(r.placed.OrderID))
+		require.NoError(t, err)
+		assert.Equal(t, order.Reserved, o.Status())
+		assert.Equal(t, int64(3), r.stock(t).Reserved)
 	})
 
 	t.Run("a write that is not the last leaves the commit to the middleware", func(t *testing.T) {
@@ -142,6 +173,15 @@ func runInboxSuite(t *testing.T, b backend) {
 		require.NoError(t, err)
 		assert.Equal(t, lease.Done, state)
 	})
+}
+
+var errStockUnreachable = errors.New("stock unreachable")
+
+// unreachableStock fails every reservation, as a store that is down would.
+type unreachableStock struct{ inventory.Repository }
+
+func (unreachableStock) Reserve(context.Context, string, []inventory.Item) (inventory.Outcome, error) {
+	return inventory.Outcome{}, errStockUnreachable
 }
 
 func mustPlaced(t *testing.T, e event.OrderPlaced) order.Placed {
