@@ -65,12 +65,18 @@ const limits = `## What limits each figure
   ratio says per message, spread over its stages (no stage above a few percent of a
   CPU profile), and the deeper call stack grows more goroutine stacks.
 - **Saga on RabbitMQ + Redis**: every order is five consumes and five confirmed,
-  persistent publishes (the raw ceiling does four consumes, and none of the rest), 12
-  Redis round trips (the dedup claim rides on each handler's first read and its mark
-  commits in the last write's script; ` + "`TestRedisStores_round_trips_per_order`" + `), and
-  the JSON, signatures and chains in the worker; RabbitMQ, Redis, the worker and the load
-  generator share the same two cores. Each consumer handles one message at a time and
-  waits for the confirm of what it publishes, as the raw stages do.
+  persistent publishes through the topic exchange, and the tap's consume, as in the raw
+  ceiling, which does nothing else; plus 12 Redis round trips (the dedup claim rides on
+  each handler's first read and its mark commits in the last write's script;
+  ` + "`TestRedisStores_round_trips_per_order`" + `), and the JSON, signatures and chains in the
+  worker. Each consumer handles one message at a time and waits for the confirm of what
+  it publishes, as the raw stages do, but also for three Redis round trips in sequence in
+  inventory-reserve, payment-capture and order-confirm, so a stage takes longer per
+  message at the same number of consumers. Sampled from /proc during a saturated run,
+  RabbitMQ used about 90% of a core, the test process (worker, tap and load generator)
+  65% and Redis 20%: the two cores were nearly full. With 4 consumers a handler instead
+  of 2, saga and ceiling both rose (1268-1652 and 2476-2654 orders/s in quick runs) and
+  the ratio stayed near 0.6.
 - **Latency tail**: the benchmark logs, per load, the slowest order hop by hop with its
   spans, how far from it the next slowest were due, and the worst pause that probes of
   this process (a 1 ms sleep), Redis (PING) and RabbitMQ (a persistent message through a
