@@ -81,13 +81,16 @@ const limits = `## What limits each figure
   spans, how far from it the next slowest were due, and the worst pause that probes of
   this process (a 1 ms sleep), Redis (PING) and RabbitMQ (a persistent message through a
   queue of its own) saw meanwhile. In every run looked at, the slowest orders were due
-  one after the other and waited through one pause of 100 ms to over a second: in the broker's
-  confirm of a handler's publish, or before a handler began a delivered message, while
-  the handlers themselves took 2 to 20 ms and Redis answered; at the same moments the
-  probes of this process and of RabbitMQ also stalled for tens of ms. So p99 at 50% is
-  whether a 10 s window holds such a pause of the shared two cores, not the saga's own
-  work: with RabbitMQ's data on tmpfs, with classic queues v2, with quorum queues and
-  with a 30 s statistics interval the pauses stayed.
+  one after the other and waited through one pause, in the broker's confirm of a
+  handler's publish or before a handler began a delivered message, while the handlers
+  themselves took 1 to 20 ms and Redis answered; at the same moments the probes of this
+  process and of RabbitMQ also stalled. How long that pause is follows how busy the
+  machine is: 30 to 45 ms with probes stalling 10 to 20 ms (2026-12-02, p99 at 50%
+  32 to 42 ms), 100 ms to over a second on days when the same runs went at a quarter of
+  the rate (p99 at 50% 82 to 1144 ms). So p99 at 50% is whether a 10 s window holds
+  such a pause of the shared two cores, not the saga's own work: with RabbitMQ's data on
+  tmpfs, with classic queues v2, with quorum queues and with a 30 s statistics interval
+  the pauses stayed.
 - **Publish path**: many publishes share a few confirm-mode channels, each waiting only
   for its own confirm, and what they write while the socket is busy goes out in one
   write (amqp091 flushes after every publish; the raw baseline does). What is left is
