@@ -165,7 +165,8 @@ func openLoop(b *testing.B, w *TestWorker, conn *amqp.Connection, rate float64, 
 // queues (inventory-reserve and fraud-screen); each handler's stage consumes, publishes
 // the next event with a confirm (fraud-screen's only acks: the bench orders it flags, one
 // in six of the full run's, go to no queue), then acks; and the test's tap consumes
-// notification.sent from a queue of its own, as BenchmarkSagaAMQP's does, which counts.
+// notification.sent from a queue of its own (the same Tap as BenchmarkSagaAMQP's), which
+// counts.
 func BenchmarkBrokerCeiling(b *testing.B) {
 	for range b.N {
 		url := AMQPURL(b)
@@ -197,7 +198,7 @@ func BenchmarkBrokerCeiling(b *testing.B) {
 				go st.run(ctx, conn, cfg.AMQP.Prefetch)
 			}
 		}
-		tapped := rawTap(b, conn, event.NotificationSentName)
+		tapped := (&amqpTap{url: url, conn: conn}).Subscribe(b, event.NotificationSentName)
 		start := time.Now()
 		newRawPublisher(b, conn, 256).publishAll(b, amqpbroker.Exchange, orders, func(int) string { return event.OrderPlacedName }, func(int) amqp.Publishing { return body })
 		for range orders {
@@ -250,27 +251,6 @@ func (st rawStage) run(ctx context.Context, conn *amqp.Connection, prefetch int)
 			_ = d.Ack(false)
 		}
 	}
-}
-
-// rawTap consumes what is published as event from a queue of its own, as the amqp Tap
-// does (exclusive, auto-deleted, auto-ack), and sends a value per delivery.
-func rawTap(b *testing.B, conn *amqp.Connection, event string) <-chan struct{} {
-	b.Helper()
-	ch, err := conn.Channel()
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = ch.Close() })
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	require.NoError(b, err)
-	require.NoError(b, ch.QueueBind(q.Name, event, amqpbroker.Exchange, false, nil))
-	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	require.NoError(b, err)
-	out := make(chan struct{}, 1024)
-	go func() {
-		for range deliveries {
-			out <- struct{}{}
-		}
-	}()
-	return out
 }
 
 // BenchmarkPublish: persistent 1 KiB messages with publisher confirms, msgs/s: Orderflow's
