@@ -22,12 +22,20 @@ type ConfirmOrder struct {
 // Handle returns order.confirmed. Both steps are idempotent, so a retry after a failure
 // between them finishes the job. The order is read first, so that the message's dedup
 // claim goes with that read and the confirmation compares against it (app/inbox).
+//
+// The stock is committed while that read is under way, not after it: committing changes
+// nothing unless the order's reservation is still held, so a duplicate that the claim
+// then turns away has changed nothing, and the order waits for one round trip less.
 func (h ConfirmOrder) Handle(ctx context.Context, e event.PaymentCaptured) (event.Event, error) {
-	if _, err := h.orders.Get(ctx, order.ID(e.OrderID)); err != nil {
+	committed := make(chan error, 1)
+	go func() { committed <- h.inventory.Commit(inbox.Without(ctx), e.OrderID) }()
+	_, err := h.orders.Get(ctx, order.ID(e.OrderID))
+	commitErr := <-committed
+	if err != nil {
 		return nil, fmt.Errorf("load order %s: %w", e.OrderID, err)
 	}
-	if err := h.inventory.Commit(ctx, e.OrderID); err != nil {
-		return nil, fmt.Errorf("commit stock of %s: %w", e.OrderID, err)
+	if commitErr != nil {
+		return nil, fmt.Errorf("commit stock of %s: %w", e.OrderID, commitErr)
 	}
 	// Set by the change that is stored (Update may run it again on a conflict), so a
 	// retry that finds the order confirmed already is not counted twice.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/orderflow/orderflow/app/inbox"
@@ -19,13 +20,20 @@ type ReserveStock struct {
 
 // Handle returns inventory.reserved or inventory.rejected. Run twice for one order, it
 // changes nothing the second time and returns the same event; run for an order that has
-// ended, it does nothing and returns none, however long ago that was (the reservation's
-// record and the dedup marks expire, the order does not).
+// ended, it returns none and leaves the stock as it was, however long ago that was (the
+// reservation's record and the dedup marks expire, the order does not).
 //
 // The order is recorded as pending on arrival, with the message's claim (app/inbox),
-// then reserved; a reserved order is written once more, and that write is the message's
-// last, so it carries the dedup mark. A crash in between leaves the order pending, and
-// the redelivery reserves again, which the reservation's record makes a no-op.
+// while its stock is reserved; a reserved order is written once more, and that write is
+// the message's last, so it carries the dedup mark. A crash in between leaves the order
+// pending, and the redelivery reserves again, which the reservation's record makes a
+// no-op.
+//
+// Reserving alongside the first write, not after it, saves the order a round trip in
+// sequence, and is safe because the reservation's record makes a duplicate's reservation
+// a no-op. Only an order that ended and whose record expired gets stock reserved anew;
+// that is given back at once, as is any reservation still held by an ended order (only
+// a cancelled one whose release has not run yet holds one).
 func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Event, error) {
 	placed, err := e.Validate()
 	if err != nil {
@@ -35,17 +43,38 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 	if err != nil {
 		return nil, err
 	}
+	type reservation struct {
+		outcome inventory.Outcome
+		err     error
+	}
+	reserving := make(chan reservation, 1)
+	go func() {
+		outcome, err := h.inventory.Reserve(inbox.Without(ctx), string(placed.ID), placed.Items())
+		reserving <- reservation{outcome, err}
+	}()
 	stored, err := h.orders.Add(ctx, o)
+	r := <-reserving
+	holds := r.err == nil && r.outcome.Reserved
 	if err != nil {
+		if holds && (errors.Is(err, inbox.ErrHeld) || errors.Is(err, inbox.ErrDone)) {
+			// Another attempt has or had the message; if the order ended, that one
+			// reserved nothing. (After any other error, the retry gets here again.)
+			if err := h.releaseIfEnded(ctx, placed.ID); err != nil {
+				return nil, err
+			}
+		}
 		return nil, fmt.Errorf("record order %s: %w", placed.ID, err)
 	}
 	if stored.Status().IsTerminal() {
+		if holds {
+			return nil, h.release(ctx, placed.ID)
+		}
 		return nil, nil
 	}
-	outcome, err := h.inventory.Reserve(ctx, string(placed.ID), placed.Items())
-	if err != nil {
-		return nil, fmt.Errorf("reserve %s: %w", placed.ID, err)
+	if r.err != nil {
+		return nil, fmt.Errorf("reserve %s: %w", placed.ID, r.err)
 	}
+	outcome := r.outcome
 	if !outcome.Reserved {
 		// The order stays pending, for order-cancel; with nothing left to write, the
 		// Dedup middleware commits the mark.
@@ -66,4 +95,27 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 		return nil, fmt.Errorf("mark %s reserved: %w", placed.ID, err)
 	}
 	return reserved, nil
+}
+
+// releaseIfEnded gives back the stock held for an order that has ended.
+func (h ReserveStock) releaseIfEnded(ctx context.Context, id order.ID) error {
+	o, err := h.orders.Get(inbox.Without(ctx), id)
+	if errors.Is(err, order.ErrNotFound) {
+		return nil // not recorded yet (the store turned the claim away first): not ended
+	}
+	if err != nil {
+		return fmt.Errorf("load order %s: %w", id, err)
+	}
+	if !o.Status().IsTerminal() {
+		return nil
+	}
+	return h.release(ctx, id)
+}
+
+// release gives back the stock held for an ended order.
+func (h ReserveStock) release(ctx context.Context, id order.ID) error {
+	if err := h.inventory.Release(inbox.Without(ctx), string(id)); err != nil {
+		return fmt.Errorf("release stock of ended order %s: %w", id, err)
+	}
+	return nil
 }

@@ -99,11 +99,37 @@ func runInboxSuite(t *testing.T, b backend) {
 		require.ErrorIs(t, err, order.ErrNotFound, "claimed, and the order is not there yet")
 		require.Equal(t, inbox.Claimed, holder.State())
 
-		ctx, dup := r.attempt(time.Minute)
-		_, err = r.app.ReserveStock.Handle(ctx, r.placed)
+		dupCtx, dup := r.attempt(time.Minute)
+		published, err := r.app.ReserveStock.Handle(dupCtx, r.placed)
 		require.ErrorIs(t, err, inbox.ErrHeld)
+		assert.Nil(t, published)
 		assert.Equal(t, inbox.Held, dup.State())
-		assert.Equal(t, int64(10), r.stock(t).Available, "the duplicate reserved nothing")
+
+		// The duplicate reserved alongside its first read, as the holder does: one
+		// reservation per order, whoever makes it.
+		published, err = r.app.ReserveStock.Handle(ctx, r.placed)
+		require.NoError(t, err)
+		assert.Equal(t, event.InventoryReservedName, published.EventName())
+		assert.Equal(t, inbox.Committed, holder.State())
+		assert.Equal(t, int64(7), r.stock(t).Available, "reserved once")
+		assert.Equal(t, int64(3), r.stock(t).Reserved)
+	})
+
+	t.Run("a duplicate of an ended order whose reservation expired gives the stock back", func(t *testing.T) {
+		r := newInboxRig(t, b)
+		ended, err := order.New(mustPlaced(t, r.placed), time.Now())
+		require.NoError(t, err)
+		require.NoError(t, ended.Cancel(order.OutOfStock, time.Now()))
+		_, err = r.storage.Stores.Orders.Add(context.Background(), ended)
+		require.NoError(t, err)
+
+		ctx, late := r.attempt(time.Minute)
+		published, err := r.app.ReserveStock.Handle(ctx, r.placed)
+		require.NoError(t, err)
+		assert.Nil(t, published, "an ended order publishes nothing")
+		assert.Equal(t, inbox.Claimed, late.State(), "the middleware commits the mark")
+		assert.Equal(t, int64(10), r.stock(t).Available, "what the duplicate reserved is given back")
+		assert.Zero(t, r.stock(t).Reserved)
 	})
 
 	t.Run("a crash between effect and mark handles the message again without a second effect", func(t *testing.T) {

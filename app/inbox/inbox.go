@@ -84,6 +84,14 @@ func With(ctx context.Context, c *Claim) context.Context {
 	return context.WithValue(ctx, claimKey{}, c)
 }
 
+// Without returns ctx carrying no claim, for a store call made alongside the one that
+// carries it (to save a round trip in sequence). Such a call runs before the claim says
+// whether this attempt owns the message, so it must change nothing when run for a
+// duplicate, and it never commits the mark.
+func Without(ctx context.Context) context.Context {
+	return context.WithValue(ctx, claimKey{}, (*Claim)(nil))
+}
+
 // From returns the claim ctx carries, or nil.
 func From(ctx context.Context) *Claim {
 	c, _ := ctx.Value(claimKey{}).(*Claim)
