@@ -49,21 +49,22 @@ func (h CapturePayment) Handle(ctx context.Context, e event.InventoryReserved) (
 	if !outcome.Captured {
 		return failed(outcome), nil
 	}
-	// Marking the order paid is the message's last write (app/inbox).
+	// Marking the order paid, with its payment, is the message's last write (app/inbox).
 	if err := inbox.Last(ctx, captured(outcome)); err != nil {
 		return nil, err
 	}
-	_, err = h.orders.Update(ctx, order.ID(e.OrderID), func(o *order.Order) error { return o.ApplyPaid(h.now()) })
+	_, err = h.orders.Update(ctx, order.ID(e.OrderID), func(o *order.Order) error { return o.ApplyPaid(outcome.PaymentID, h.now()) })
 	if err != nil {
 		return nil, fmt.Errorf("mark %s paid: %w", e.OrderID, err)
 	}
 	return captured(outcome), nil
 }
 
-// capture returns the outcome of the order's payment: the one recorded, or a new charge's.
+// capture returns the outcome of the order's payment: the one kept, or a new charge's.
 // The order is read first (and with it the message's dedup claim, app/inbox); only an
-// order that moved on past reserved is looked up in the payments, since a reserved one
-// is charged with its id as idempotency key and the record keeps the first outcome.
+// order that moved on past reserved has one kept, since a reserved one is charged with
+// its id as idempotency key. A capture is kept by the paid order itself, so that paying
+// is one write; a decline, which leaves the order reserved, in the payments.
 func (h CapturePayment) capture(ctx context.Context, orderID string, amount money.Cents, currency money.Currency, failed func(payment.Outcome) event.Event) (payment.Outcome, error) {
 	o, err := h.orders.Get(ctx, order.ID(orderID))
 	if errors.Is(err, order.ErrNotFound) {
@@ -72,7 +73,11 @@ func (h CapturePayment) capture(ctx context.Context, orderID string, amount mone
 	if err != nil {
 		return payment.Outcome{}, fmt.Errorf("load order %s: %w", orderID, err)
 	}
+	if id := o.PaymentID(); id != "" {
+		return payment.Outcome{Captured: true, PaymentID: id}, nil
+	}
 	if o.Status() != order.Reserved {
+		// A decline, or a capture recorded before orders kept their payment.
 		stored, ok, err := h.payments.Get(ctx, orderID)
 		if err != nil {
 			return payment.Outcome{}, fmt.Errorf("load payment of %s: %w", orderID, err)
@@ -87,20 +92,19 @@ func (h CapturePayment) capture(ctx context.Context, orderID string, amount mone
 		// Charging a cancelled order would break "no capture for a cancelled order".
 		return payment.Outcome{}, &order.TransitionError{ID: o.ID(), From: o.Status(), To: order.Paid}
 	}
-	var outcome payment.Outcome
 	receipt, err := h.provider.Charge(ctx, orderID, amount, currency)
 	var declined *payment.DeclinedError
 	switch {
 	case errors.As(err, &declined):
-		outcome = payment.Outcome{FailureReason: declined.Reason}
-		// A decline ends the message with its record (app/inbox).
-		if err := inbox.Last(ctx, failed(outcome)); err != nil {
-			return payment.Outcome{}, err
-		}
 	case err != nil:
 		return payment.Outcome{}, fmt.Errorf("charge %s: %w", orderID, err)
 	default:
-		outcome = payment.Outcome{Captured: true, PaymentID: receipt.PaymentID}
+		return payment.Outcome{Captured: true, PaymentID: receipt.PaymentID}, nil
+	}
+	outcome := payment.Outcome{FailureReason: declined.Reason}
+	// A decline ends the message with its record (app/inbox).
+	if err := inbox.Last(ctx, failed(outcome)); err != nil {
+		return payment.Outcome{}, err
 	}
 	stored, err := h.payments.Record(ctx, orderID, outcome)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderflow/orderflow/app/adapters/redisstore"
 	"github.com/orderflow/orderflow/configs"
+	"github.com/orderflow/orderflow/domain/order"
 )
 
 // fleet is a set of orderflow worker processes.
@@ -225,7 +226,9 @@ func placeThroughFleet(t *testing.T, f *fleet, plan Plan, workers int, accepted 
 }
 
 // capturesIn reads, from the Redis that the config file names, which orders were charged:
-// a single node, or every master of a cluster.
+// a single node, or every master of a cluster. A paid order keeps its capture's payment
+// id; a capture recorded in the payments (as workers did before orders kept it) counts
+// too, once per order either way.
 func capturesIn(t *testing.T, config string) map[string]int {
 	t.Helper()
 	cfg, err := configs.Load(config, func(string) string { return "" })
@@ -234,24 +237,41 @@ func capturesIn(t *testing.T, config string) map[string]int {
 	client, err := redisstore.Open(ctx, cfg.Redis.Mode, cfg.Redis.URL, nil)
 	require.NoError(t, err)
 	defer client.Close()
-	payments := redisstore.New(client).Payments
+	stores := redisstore.New(client)
 	var mu sync.Mutex
 	captures := map[string]int{}
+	charged := func(orderID string) {
+		mu.Lock()
+		defer mu.Unlock()
+		captures[orderID] = 1
+	}
+	orderIDIn := func(key, prefix string) string { return strings.TrimSuffix(strings.TrimPrefix(key, prefix), "}") }
 	scan := func(ctx context.Context, node redis.UniversalClient) error {
-		iter := node.Scan(ctx, 0, "orderflow:payment:*", 1000).Iterator()
-		for iter.Next(ctx) {
-			orderID := strings.TrimSuffix(strings.TrimPrefix(iter.Val(), "orderflow:payment:{"), "}")
-			outcome, ok, err := payments.Get(ctx, orderID)
+		orders := node.Scan(ctx, 0, "orderflow:order:*", 1000).Iterator()
+		for orders.Next(ctx) {
+			o, err := stores.Orders.Get(ctx, order.ID(orderIDIn(orders.Val(), "orderflow:order:{")))
+			if err != nil {
+				return err
+			}
+			if o.PaymentID() != "" {
+				charged(string(o.ID()))
+			}
+		}
+		if err := orders.Err(); err != nil {
+			return err
+		}
+		payments := node.Scan(ctx, 0, "orderflow:payment:*", 1000).Iterator()
+		for payments.Next(ctx) {
+			orderID := orderIDIn(payments.Val(), "orderflow:payment:{")
+			outcome, ok, err := stores.Payments.Get(ctx, orderID)
 			if err != nil {
 				return err
 			}
 			if ok && outcome.Captured {
-				mu.Lock()
-				captures[orderID]++
-				mu.Unlock()
+				charged(orderID)
 			}
 		}
-		return iter.Err()
+		return payments.Err()
 	}
 	if cluster, ok := client.(*redis.ClusterClient); ok {
 		require.NoError(t, cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) }))

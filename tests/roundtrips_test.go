@@ -117,9 +117,9 @@ func TestDedup_redis_costs_two_round_trips_per_message(t *testing.T) {
 // handler that is not listed here, and the test's own reads over HTTP (""), are measured
 // and logged, not held to a number.
 var roundTripsPerOrder = map[string]float64{
-	handlers.InventoryReserve: 3, // read the order (+ claim), reserve, write the order (+ mark)
-	handlers.PaymentCapture:   3, // read the order (+ claim), record the payment, mark paid (+ mark)
-	handlers.OrderConfirm:     3, // read the order (+ claim), commit the stock, confirm (+ mark)
+	handlers.InventoryReserve: 3, // record the order (+ claim) while reserving, write the order (+ mark): 2 in sequence
+	handlers.PaymentCapture:   2, // read the order (+ claim), mark it paid with its payment (+ mark)
+	handlers.OrderConfirm:     3, // read the order (+ claim) while committing the stock, confirm (+ mark): 2 in sequence
 	handlers.NotificationSend: 1, // claim, record and mark in one script
 	handlers.FraudScreen:      2, // count (+ claim), decide (+ mark)
 }

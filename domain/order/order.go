@@ -120,8 +120,10 @@ type Order struct {
 	currency   money.Currency
 	status     Status
 	reason     Reason
-	placedAt   time.Time
-	updatedAt  time.Time
+	// paymentID is the provider's reference of the capture that paid the order.
+	paymentID string
+	placedAt  time.Time
+	updatedAt time.Time
 }
 
 // New records the placed order p as pending at now. Its id, customer and currency are
@@ -167,12 +169,23 @@ func (o *Order) ApplyReserved(now time.Time) error {
 // ApplyPaid is MarkPaid for an event that may be handled again after the order moved
 // on: an order that is paid or confirmed stays as it is. A cancelled order is still an
 // error, since paying it would break "no capture for a cancelled order".
-func (o *Order) ApplyPaid(now time.Time) error {
+//
+// The order keeps paymentID, the provider's reference of the capture, as the record that
+// it was charged: a replay finds it there.
+func (o *Order) ApplyPaid(paymentID string, now time.Time) error {
 	if o.HasPassed(Paid) {
 		return nil
 	}
-	return o.MarkPaid(now)
+	if err := o.MarkPaid(now); err != nil {
+		return err
+	}
+	o.paymentID = paymentID
+	return nil
 }
+
+// PaymentID is the provider's reference of the capture that paid the order ("" when
+// none is kept: unpaid, or paid before orders kept it).
+func (o *Order) PaymentID() string { return o.paymentID }
 
 // Confirm ends the order as paid and reserved.
 func (o *Order) Confirm(now time.Time) error { return o.transition(Confirmed, now) }
@@ -229,6 +242,7 @@ type Snapshot struct {
 	Currency   string    `json:"currency"`
 	Status     string    `json:"status"`
 	Reason     string    `json:"reason,omitempty"`
+	PaymentID  string    `json:"payment_id,omitempty"`
 	PlacedAt   time.Time `json:"placed_at,omitzero"`
 	UpdatedAt  time.Time `json:"updated_at"`
 }
@@ -238,7 +252,7 @@ func (o *Order) Snapshot() Snapshot {
 	return Snapshot{
 		ID: string(o.id), CustomerID: string(o.customerID), TotalCents: int64(o.total),
 		Currency: o.currency.String(), Status: o.status.String(), Reason: o.reason.String(),
-		PlacedAt: o.placedAt, UpdatedAt: o.updatedAt,
+		PaymentID: o.paymentID, PlacedAt: o.placedAt, UpdatedAt: o.updatedAt,
 	}
 }
 
@@ -266,7 +280,7 @@ func FromSnapshot(s Snapshot) (*Order, error) {
 	}
 	return &Order{
 		id: id, customerID: customer, total: money.Cents(s.TotalCents), currency: currency,
-		status: status, reason: reason, placedAt: s.PlacedAt, updatedAt: s.UpdatedAt,
+		status: status, reason: reason, paymentID: s.PaymentID, placedAt: s.PlacedAt, updatedAt: s.UpdatedAt,
 	}, nil
 }
 

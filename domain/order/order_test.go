@@ -250,10 +250,27 @@ func TestOrder_apply_is_a_no_op_for_a_replay(t *testing.T) {
 	assert.Equal(t, order.Reserved, pending.Status())
 
 	confirmed := at(reserve, pay, confirm)
-	require.NoError(t, confirmed.ApplyPaid(now))
+	require.NoError(t, confirmed.ApplyPaid("pay-2", now))
 	assert.Equal(t, order.Confirmed, confirmed.Status())
+	assert.Empty(t, confirmed.PaymentID(), "a replay keeps what the order holds")
 	var transition *order.TransitionError
-	assert.ErrorAs(t, at(reserve, cancel).ApplyPaid(now), &transition, "a cancelled order is never paid")
+	assert.ErrorAs(t, at(reserve, cancel).ApplyPaid("pay-1", now), &transition, "a cancelled order is never paid")
+	assert.Empty(t, at(reserve, cancel).PaymentID())
+}
+
+func TestOrder_keeps_the_payment_that_paid_it(t *testing.T) {
+	t.Parallel()
+	o := at(t, order.Reserved)
+	assert.Empty(t, o.PaymentID())
+	require.NoError(t, o.ApplyPaid("pay-1", time.Now()))
+	assert.Equal(t, order.Paid, o.Status())
+	assert.Equal(t, "pay-1", o.PaymentID())
+	require.NoError(t, o.ApplyPaid("pay-2", time.Now()))
+	assert.Equal(t, "pay-1", o.PaymentID(), "the first capture stays")
+
+	back, err := order.FromSnapshot(o.Snapshot())
+	require.NoError(t, err)
+	assert.Equal(t, "pay-1", back.PaymentID())
 }
 
 func usdForReplay(t *testing.T) money.Currency {

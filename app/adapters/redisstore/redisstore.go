@@ -2,11 +2,11 @@
 // script and transaction touches keys of one hash slot, named by a hash tag in braces,
 // so the same code runs on a single node, Sentinel or Cluster:
 //
-//	orderflow:order:{<order>}                    order snapshot (JSON)
+//	orderflow:order:{<order>}                    order snapshot (JSON), with its payment id once paid
 //	orderflow:{inventory}:available              hash SKU → units that can be reserved
 //	orderflow:{inventory}:reserved               hash SKU → units held by open orders
 //	orderflow:{inventory}:reservation:<order>    hash: state, outcome, items (7 d once closed)
-//	orderflow:payment:{<order>}                  payment outcome (JSON)
+//	orderflow:payment:{<order>}                  a declined payment's outcome (JSON)
 //	orderflow:notification:{<customer>}:<order>  notification (JSON)
 //	orderflow:notifications:{<customer>}         sorted set of order ids by time sent
 //	orderflow:idempotency:{<key>}                answer to an Idempotency-Key (24 h)
