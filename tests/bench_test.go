@@ -94,12 +94,14 @@ func BenchmarkSagaAMQP(b *testing.B) {
 		orders := sized(1500, 6000)
 		done := countFrom(w.Tap.Subscribe(b, event.NotificationSentName), nil)
 		pub := newRawPublisher(b, conn, 256)
+		cpu := newCPUMeter()
 		start := time.Now()
 		pub.publishAll(b, amqpbroker.Exchange, orders, func(int) string { return event.OrderPlacedName },
 			func(i int) amqp.Publishing { return marshalled(b, benchOrder(b, i)) })
 		done.wait(b, orders, 5*time.Minute)
 		rate := float64(orders) / time.Since(start).Seconds()
 		b.ReportMetric(rate, "orders/s")
+		cpu.Report(b, float64(orders), "order")
 
 		next := orders
 		for _, load := range []int{25, 50, 75} {
@@ -199,6 +201,7 @@ func BenchmarkBrokerCeiling(b *testing.B) {
 			}
 		}
 		tapped := (&amqpTap{url: url, conn: conn}).Subscribe(b, event.NotificationSentName)
+		cpu := newCPUMeter()
 		start := time.Now()
 		newRawPublisher(b, conn, 256).publishAll(b, amqpbroker.Exchange, orders, func(int) string { return event.OrderPlacedName }, func(int) amqp.Publishing { return body })
 		for range orders {
@@ -209,6 +212,7 @@ func BenchmarkBrokerCeiling(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(orders)/time.Since(start).Seconds(), "orders/s")
+		cpu.Report(b, float64(orders), "order")
 	}
 }
 

@@ -94,6 +94,8 @@ start_redis() {
 	redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --daemonize no \
 		--save '' --appendonly no --databases 10000 --logfile "$dir/redis.log" &
 	pids+=($!)
+	# The benchmarks read the servers' CPU time from /proc (tests/benchcpu_test.go).
+	export ORDERFLOW_TEST_REDIS_PID=$!
 	if ! wait_for 10 redis-cli -p "$port" ping; then
 		cat "$dir/redis.log" >&2 || true
 		unavailable redis "redis-server did not answer on port $port"
@@ -172,6 +174,7 @@ start_rabbitmq() {
 	# Stop the broker itself (beam) first, gracefully, then its wrapper; epmd last.
 	pids=("$(cat "$dir/rabbitmq.pid")" "$wrapper" "${pids[@]}")
 	wait_for 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$mgmt" || true
+	export ORDERFLOW_TEST_RABBITMQ_PID="$(cat "$dir/rabbitmq.pid")"
 	export ORDERFLOW_TEST_AMQP_URL="amqp://guest:guest@127.0.0.1:$amqp/"
 	export ORDERFLOW_TEST_RABBITMQ_API="http://guest:guest@127.0.0.1:$mgmt"
 	export ORDERFLOW_TEST_RABBITMQCTL="$dir/rabbitmqctl"

@@ -64,19 +64,28 @@ const limits = `## What limits each figure
   two cores are busy with JSON, the handlers and the chains; the chain costs what the
   ratio says per message, spread over its stages (no stage above a few percent of a
   CPU profile), and the deeper call stack grows more goroutine stacks.
-- **Saga on RabbitMQ + Redis**: every order is five consumes and five confirmed,
-  persistent publishes through the topic exchange, and the tap's consume, as in the raw
-  ceiling, which does nothing else; plus 12 Redis round trips (the dedup claim rides on
-  each handler's first read and its mark commits in the last write's script;
+- **Saga on RabbitMQ + Redis**: the CPU of the two cores, which the worker, RabbitMQ and
+  Redis share. Every order is five consumes and five confirmed, persistent publishes
+  through the topic exchange, and the tap's consume, as in the raw ceiling, which does
+  nothing else; plus 11 Redis round trips (the dedup claim rides on each handler's first
+  read and its mark commits in the last write's script, a paid order keeps its payment
+  id, and the stock calls run alongside the order's first read;
   ` + "`TestRedisStores_round_trips_per_order`" + `), and the JSON, signatures and chains in the
-  worker. Each consumer handles one message at a time and waits for the confirm of what
-  it publishes, as the raw stages do, but also for three Redis round trips in sequence in
-  inventory-reserve, payment-capture and order-confirm, so a stage takes longer per
-  message at the same number of consumers. Sampled from /proc during a saturated run,
-  RabbitMQ used about 90% of a core, the test process (worker, tap and load generator)
-  65% and Redis 20%: the two cores were nearly full. With 4 consumers a handler instead
-  of 2, saga and ceiling both rose (1268-1652 and 2476-2654 orders/s in quick runs) and
-  the ratio stayed near 0.6.
+  worker. Both runs saturate the machine (about 180% of its 200% busy, sampled from
+  /proc), so the throughput ratio follows what an order costs in CPU: the row "CPU per
+  order at saturation" measures it in every run, per process, from /proc/<pid>/stat
+  (utime + stime over the saturated phase). On 2026-12-02 the saga cost 2.93 ms of CPU
+  an order (test process 1.19, RabbitMQ 1.40, Redis 0.34) and the ceiling 1.69 ms (0.48,
+  1.21, 0); 1.69 / 2.93 = 0.58, and the throughput ratio of that run was 0.59 (597 vs
+  1020 orders/s). The 0.75× target needs the saga at about 2.25 ms an order on these two
+  cores, that is 0.7 ms less: about all of what the worker spends beyond a raw forwarder
+  (Watermill's goroutine per message and its stack growth, JSON of events and orders,
+  the go-redis client, HMAC, metrics; no one of them above a tenth of a CPU profile).
+  Halving the Redis round trips per order (22 to 11) and taking a round trip out of each
+  stage's sequence did not move the ratio (0.60 to 0.67 in quick runs before and after),
+  since they cut waits, not CPU. With 4 consumers a handler instead of 2, saga and
+  ceiling both rose (1268-1652 and 2476-2654 orders/s in quick runs) and the ratio
+  stayed near 0.6.
 - **Latency tail**: the benchmark logs, per load, the slowest order hop by hop with its
   spans, how far from it the next slowest were due, and the worst pause that probes of
   this process (a 1 ms sleep), Redis (PING) and RabbitMQ (a persistent message through a

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -51,6 +52,15 @@ func (f figures) median(name, unit string) float64 {
 }
 
 func (f figures) runs(name, unit string) int { return len(f[name+" "+unit]) }
+
+// worst is the largest value of any run, for a target that every run must meet.
+func (f figures) worst(name, unit string) float64 {
+	vs := f[name+" "+unit]
+	if len(vs) == 0 {
+		return 0
+	}
+	return slices.Max(vs)
+}
 
 func run(quick bool, count int, docs, jsonOut string) error {
 	series, err := os.MkdirTemp("", "orderflow-bench-")
@@ -225,6 +235,16 @@ func build(f figures, scale string, count int, took time.Duration) Report {
 	saga, ceiling := f.median("SagaAMQP", "orders/s"), f.median("BrokerCeiling", "orders/s")
 	add(Row{Section: "2. saga, RabbitMQ + Redis", Measure: "throughput at saturation", Value: saga, Unit: "orders/s",
 		Baseline: "raw amqp091-go, same publishes and consumes", BaseVal: ceiling, Ratio: ratio(saga, ceiling), Target: "≥ 0.75×", Met: check(ratio(saga, ceiling), ratio(saga, ceiling) >= 0.75), Runs: f.runs("SagaAMQP", "orders/s")})
+	if cpu, base := f.median("SagaAMQP", "cpu-ms/order"), f.median("BrokerCeiling", "cpu-ms/order"); cpu > 0 {
+		// Both saturate the machine's cores, so what an order costs them in CPU bounds
+		// the throughput ratio: at most base/cpu.
+		parts := func(name string) string {
+			return fmt.Sprintf("test process %.2f, RabbitMQ %.2f, Redis %.2f",
+				f.median(name, "cpu-ms/order-test"), f.median(name, "cpu-ms/order-rabbitmq"), f.median(name, "cpu-ms/order-redis"))
+		}
+		add(Row{Section: "2. saga, RabbitMQ + Redis", Measure: "CPU per order at saturation (" + parts("SagaAMQP") + ")", Value: cpu, Unit: "ms",
+			Baseline: "raw ceiling (" + parts("BrokerCeiling") + ")", BaseVal: base, Ratio: ratio(cpu, base), Runs: f.runs("SagaAMQP", "cpu-ms/order")})
+	}
 	for _, load := range []int{25, 50, 75} {
 		lr := LatencyRow{LoadPercent: load,
 			P50: f.median("SagaAMQP", fmt.Sprintf("p50-ms@%d%%", load)),
@@ -234,7 +254,9 @@ func build(f figures, scale string, count int, took time.Duration) Report {
 		row := Row{Section: "2. saga, RabbitMQ + Redis", Measure: fmt.Sprintf("latency placed → confirmed at %d%%: p50 / p95 / p99", load),
 			Value: lr.P99, Unit: fmt.Sprintf("ms p99 (p50 %.1f, p95 %.1f)", lr.P50, lr.P95)}
 		if load == 50 {
-			row.Target, row.Met = "p99 ≤ 50 ms", check(lr.P99, lr.P99 <= 50)
+			// The issue asks for every run, not the median: the verdict is the worst run's.
+			worst := f.worst("SagaAMQP", "p99-ms@50%")
+			row.Target, row.Met = fmt.Sprintf("p99 ≤ 50 ms in every run (worst %.1f)", worst), check(worst, worst <= 50)
 		}
 		add(row)
 	}
