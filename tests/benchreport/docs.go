@@ -81,9 +81,9 @@ const limits = `## What limits each figure
   cores, that is 0.7 ms less: about all of what the worker spends beyond a raw forwarder
   (Watermill's goroutine per message and its stack growth, JSON of events and orders,
   the go-redis client, HMAC, metrics; no one of them above a tenth of a CPU profile).
-  Halving the Redis round trips per order (22 to 11) and taking a round trip out of each
-  stage's sequence did not move the ratio (0.60 to 0.67 in quick runs before and after),
-  since they cut waits, not CPU. With 4 consumers a handler instead of 2, saga and
+  Going from 12 to 11 Redis round trips an order, with one wait less in sequence in
+  inventory-reserve and order-confirm, did not move the ratio (a quick run 0.60 before;
+  quick runs 0.62 and 0.67, full runs 0.64 and 0.59 after): it cut waits, hardly CPU. With 4 consumers a handler instead of 2, saga and
   ceiling both rose (1268-1652 and 2476-2654 orders/s in quick runs) and the ratio
   stayed near 0.6.
 - **Latency tail**: the benchmark logs, per load, the slowest order hop by hop with its
