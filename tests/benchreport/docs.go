@@ -74,11 +74,11 @@ const limits = `## What limits each figure
   worker. Both runs saturate the machine (about 180% of its 200% busy, sampled from
   /proc), so the throughput ratio follows what an order costs in CPU: the row "CPU per
   order at saturation" measures it in every run, per process, from /proc/<pid>/stat
-  (utime + stime over the saturated phase). On 2026-12-02 the saga cost 2.93 ms of CPU
-  an order (test process 1.19, RabbitMQ 1.40, Redis 0.34) and the ceiling 1.69 ms (0.48,
-  1.21, 0); 1.69 / 2.93 = 0.58, and the throughput ratio of that run was 0.59 (597 vs
-  1020 orders/s). The 0.75× target needs the saga at about 2.25 ms an order on these two
-  cores, that is 0.7 ms less: about all of what the worker spends beyond a raw forwarder
+  (utime + stime over the saturated phase). In the three runs of make bench on 2026-12-02
+  the ceiling's CPU per order over the saga's was 0.55, 0.54 and 0.54, and the throughput
+  ratios of the same runs 0.55, 0.54 and 0.55 (saga 2.77-3.00 ms an order: test process
+  about 1.2, RabbitMQ 1.4, Redis 0.3; ceiling 1.53-1.62 ms: 0.4, 1.15, 0). The 0.75× target needs the saga at about 2.1 ms an order on these two
+  cores, that is 0.8 ms less: about all of what the worker spends beyond a raw forwarder
   (Watermill's goroutine per message and its stack growth, JSON of events and orders,
   the go-redis client, HMAC, metrics; no one of them above a tenth of a CPU profile).
   Going from 12 to 11 Redis round trips an order, with one wait less in sequence in
