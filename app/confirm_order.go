@@ -27,10 +27,11 @@ type ConfirmOrder struct {
 // nothing unless the order's reservation is still held, so a duplicate that the claim
 // then turns away has changed nothing, and the order waits for one round trip less.
 func (h ConfirmOrder) Handle(ctx context.Context, e event.PaymentCaptured) (event.Event, error) {
-	committed := make(chan error, 1)
-	go func() { committed <- h.inventory.Commit(inbox.Without(ctx), e.OrderID) }()
+	committed := alongside(ctx, func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, h.inventory.Commit(ctx, e.OrderID)
+	})
 	_, err := h.orders.Get(ctx, order.ID(e.OrderID))
-	commitErr := <-committed
+	_, commitErr := committed()
 	if err != nil {
 		return nil, fmt.Errorf("load order %s: %w", e.OrderID, err)
 	}

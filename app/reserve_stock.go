@@ -43,18 +43,12 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 	if err != nil {
 		return nil, err
 	}
-	type reservation struct {
-		outcome inventory.Outcome
-		err     error
-	}
-	reserving := make(chan reservation, 1)
-	go func() {
-		outcome, err := h.inventory.Reserve(inbox.Without(ctx), string(placed.ID), placed.Items())
-		reserving <- reservation{outcome, err}
-	}()
+	reservation := alongside(ctx, func(ctx context.Context) (inventory.Outcome, error) {
+		return h.inventory.Reserve(ctx, string(placed.ID), placed.Items())
+	})
 	stored, err := h.orders.Add(ctx, o)
-	r := <-reserving
-	holds := r.err == nil && r.outcome.Reserved
+	outcome, reserveErr := reservation()
+	holds := reserveErr == nil && outcome.Reserved
 	if err != nil {
 		if holds && (errors.Is(err, inbox.ErrHeld) || errors.Is(err, inbox.ErrDone)) {
 			// Another attempt has or had the message; if the order ended, that one
@@ -71,10 +65,9 @@ func (h ReserveStock) Handle(ctx context.Context, e event.OrderPlaced) (event.Ev
 		}
 		return nil, nil
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("reserve %s: %w", placed.ID, r.err)
+	if reserveErr != nil {
+		return nil, fmt.Errorf("reserve %s: %w", placed.ID, reserveErr)
 	}
-	outcome := r.outcome
 	if !outcome.Reserved {
 		// The order stays pending, for order-cancel; with nothing left to write, the
 		// Dedup middleware commits the mark.
