@@ -1,7 +1,12 @@
 package signing
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -32,6 +37,30 @@ func TestSign_then_verify_and_every_tamper_is_refused(t *testing.T) {
 	for _, err := range []error{ErrMissing, ErrUnknownKey, ErrMismatch} {
 		assert.True(t, strings.HasPrefix(err.Error(), "signature"), err.Error())
 	}
+}
+
+// The signature is what README ("Signed events") specifies, whoever computes it, and
+// reused HMACs carry nothing from one message into the next, under concurrency too.
+func TestSign_is_the_specified_HMAC_for_every_message_when_signing_concurrently(t *testing.T) {
+	t.Parallel()
+	keys, err := Parse([]byte("k1:" + secretA))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				id := fmt.Sprintf("m-%d-%d", g, i)
+				body := []byte(strings.Repeat("x", i))
+				want := hmac.New(sha256.New, []byte(secretA))
+				want.Write([]byte("order.placed\n" + id + "\n"))
+				want.Write(body)
+				sig, keyID := keys.Sign("order.placed", id, body)
+				assert.Equal(t, hex.EncodeToString(want.Sum(nil)), sig, id)
+				assert.NoError(t, keys.Verify("order.placed", id, body, sig, keyID), id)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestVerify_a_retired_key_still_verifies_while_listed(t *testing.T) {
