@@ -27,8 +27,10 @@ func NewRouter(cfg *configs.Config, logger *slog.Logger, transport Transport, ou
 	if err != nil {
 		return nil, fmt.Errorf("new router: %w", err)
 	}
-	// Outside every chain: each message's span covers all of its handler's stages.
-	router.AddMiddleware(tracer.Middleware)
+	// Outside every chain: the stack first, grown once to what handling needs
+	// (middleware.GrowStack), then each message's span, covering all of its handler's
+	// stages.
+	router.AddMiddleware(middleware.GrowStack, tracer.Middleware)
 	rows, err := BuildHandlers(cfg, logger, storage, application, table, clock)
 	if err != nil {
 		return nil, err
