@@ -231,6 +231,10 @@ func build(f figures, scale string, count int, took time.Duration) Report {
 		Baseline: "bare router (signature check only), same handlers", BaseVal: f.median("SagaEmbedded/bare", "orders/s"), Runs: f.runs("SagaEmbedded/full", "orders/s")})
 	add(Row{Section: "1. saga, embedded", Measure: "cost per message, full chains", Value: full / 1000, Unit: "µs/msg",
 		Baseline: "bare router (signature check only)", BaseVal: bare / 1000, Ratio: ratio(full, bare), Target: "≤ 1.2×", Met: check(ratio(full, bare), ratio(full, bare) <= 1.2), Runs: f.runs("SagaEmbedded/full", "ns/msg")})
+	if cpuFull, cpuBare := f.median("SagaEmbedded/full", "cpu-us/msg"), f.median("SagaEmbedded/bare", "cpu-us/msg"); cpuFull > 0 {
+		add(Row{Section: "1. saga, embedded", Measure: "CPU per message, full chains", Value: cpuFull, Unit: "µs/msg",
+			Baseline: "bare router (signature check only)", BaseVal: cpuBare, Ratio: ratio(cpuFull, cpuBare), Runs: f.runs("SagaEmbedded/full", "cpu-us/msg")})
+	}
 
 	saga, ceiling := f.median("SagaAMQP", "orders/s"), f.median("BrokerCeiling", "orders/s")
 	add(Row{Section: "2. saga, RabbitMQ + Redis", Measure: "throughput at saturation", Value: saga, Unit: "orders/s",
