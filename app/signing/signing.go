@@ -160,7 +160,7 @@ func (k *Keys) Verify(routingKey, messageID string, body []byte, signature, keyI
 	if signature == "" {
 		return ErrMissing
 	}
-	macs, ok := k.byID[keyID]
+	keyMACs, ok := k.byID[keyID]
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownKey, truncate(keyID))
 	}
@@ -170,7 +170,7 @@ func (k *Keys) Verify(routingKey, messageID string, body []byte, signature, keyI
 		return ErrMismatch
 	}
 	got, err := hex.DecodeString(signature)
-	if err != nil || !hmac.Equal(got, macs.sum(routingKey, messageID, body)) {
+	if err != nil || !hmac.Equal(got, keyMACs.sum(routingKey, messageID, body)) {
 		return ErrMismatch
 	}
 	return nil
