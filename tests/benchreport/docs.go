@@ -82,7 +82,14 @@ const limits = `## What limits each figure
   (utime + stime over the saturated phase). In the three runs of make bench on 2026-12-02
   the ceiling's CPU per order over the saga's was 0.55, 0.54 and 0.54, and the throughput
   ratios of the same runs 0.55, 0.54 and 0.55 (saga 2.77-3.00 ms an order: test process
-  about 1.2, RabbitMQ 1.4, Redis 0.3; ceiling 1.53-1.62 ms: 0.4, 1.15, 0). The 0.75× target needs the saga at about 2.1 ms an order on these two
+  about 1.2, RabbitMQ 1.4, Redis 0.3; ceiling 1.53-1.62 ms: 0.4, 1.15, 0). Later that day,
+  with every CPU-bound figure at about 0.6 of the morning's (publish 52k msgs/s against
+  93k), CPU ratios 0.49, 0.52, 0.53 and throughput ratios 0.44, 0.50, 0.50 (saga 5.1-5.4
+  ms an order: test process 2.0-2.2, RabbitMQ 2.4-2.5, Redis 0.6; ceiling 2.66-2.69 ms:
+  0.8, 1.8-1.9, 0). A go-redis AutoPipeliner for the stores (one ad hoc run) cut Redis
+  write syscalls by a quarter but not the CPU per order (5.04 against 4.89 ms), since the
+  hot path's claim-with-first-read pipelines stay outside its batches; it was not kept.
+  The 0.75× target needs the saga at about 2.1 ms an order on these two
   cores, that is 0.8 ms less: about all of what the worker spends beyond a raw forwarder
   (Watermill's goroutine per message and its stack growth, JSON of events and orders,
   the go-redis client, HMAC, metrics; no one of them above a tenth of a CPU profile).
@@ -100,7 +107,8 @@ const limits = `## What limits each figure
   themselves took 1 to 20 ms and Redis answered; at the same moments the probes of this
   process and of RabbitMQ also stalled. How long that pause is follows how busy the
   machine is: 30 to 45 ms with probes stalling 10 to 20 ms (2026-12-02, p99 at 50%
-  32 to 42 ms), 100 ms to over a second on days when the same runs went at a quarter of
+  32 to 42 ms; later that day, with the machine at about 0.6 of that speed, 34.8, 51.9 and
+  52.2 ms), 100 ms to over a second on days when the same runs went at a quarter of
   the rate (p99 at 50% 82 to 1144 ms). So p99 at 50% is whether a 10 s window holds
   such a pause of the shared two cores, not the saga's own work: with RabbitMQ's data on
   tmpfs, with classic queues v2, with quorum queues and with a 30 s statistics interval
