@@ -89,7 +89,7 @@ rules: ## promtool check rules and promtool test rules on deploy/prometheus/aler
 # relative to the working directory, which must be the repository root.
 BENCHREPORT := .tmp/benchreport
 
-bench: ## every benchmark, 3 runs each, against its own RabbitMQ and Redis; writes docs/BENCHMARKS.md, docs/benchmarks.json and plots
+bench: ## every benchmark in 3 passes (one run of each per pass), against its own RabbitMQ and Redis; writes docs/BENCHMARKS.md, docs/benchmarks.json and plots
 	$(GO) -C tests/benchreport build -o "$(CURDIR)/$(BENCHREPORT)" .
 	bash tests/services.sh $(BENCHREPORT) -count 3 -docs docs
 

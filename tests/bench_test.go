@@ -22,8 +22,8 @@ import (
 )
 
 // Every benchmark here runs a fixed workload once per b.N (run them with -benchtime 1x)
-// and reports what it measured with b.ReportMetric; `make bench` runs each three times
-// and reports the medians (tests/benchreport).
+// and reports what it measured with b.ReportMetric; `make bench` runs them all in three
+// passes and reports the medians (tests/benchreport).
 
 // benchConfig is the test configuration without the payment-capture throttle, which
 // would otherwise be what every throughput figure measures, and with ample stock.

@@ -38,9 +38,11 @@ func (r Report) writeDocs(dir, series string) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (tests/benchreport): every benchmark of\n")
-	fmt.Fprintf(&b, "[`tests/bench_test.go`](../tests/bench_test.go) ran several times against the RabbitMQ and Redis\n")
-	fmt.Fprintf(&b, "that `tests/services.sh` starts on this machine; each figure is the median of its runs, and each\n")
-	fmt.Fprintf(&b, "ratio compares it with a baseline measured in the same run. Targets are reported, never enforced.\n\n")
+	fmt.Fprintf(&b, "[`tests/bench_test.go`](../tests/bench_test.go) ran in several passes (each pass runs every benchmark\n")
+	fmt.Fprintf(&b, "once, so that a drift of the machine's speed weighs on a figure and on its baseline alike) against\n")
+	fmt.Fprintf(&b, "the RabbitMQ and Redis that `tests/services.sh` starts on this machine; each figure is the median\n")
+	fmt.Fprintf(&b, "of its runs, and each ratio compares it with a baseline measured in the same run. Targets are\n")
+	fmt.Fprintf(&b, "reported, never enforced.\n\n")
 	fmt.Fprintf(&b, "Machine: %s (%s), %s. Took %s.\n", r.Machine.String(), r.Machine.OS, r.Machine.Date, r.Duration)
 	b.WriteString(r.table())
 	b.WriteString("\n")

@@ -1,5 +1,5 @@
 // Command benchreport runs Orderflow's benchmarks (tests/bench_test.go) several times,
-// takes the median of each figure, compares each with its baseline from the same run, and
+// one pass of all of them after another, takes the median of each figure, compares each with its baseline from the same run, and
 // writes one table: to stdout, as JSON, and, with -docs, as docs/BENCHMARKS.md with PNG
 // plots. `make bench` and `make bench-quick` run it under tests/services.sh, which
 // provides RabbitMQ and Redis.
@@ -72,22 +72,35 @@ func run(quick bool, count int, docs, jsonOut string) error {
 	if quick {
 		scale = "quick"
 	}
-	args := []string{"test", "-run", "^$", "-bench", ".", "-benchtime", "1x", "-count", fmt.Sprint(count), "-timeout", "120m"}
+	// The benchmarks run as count passes of every benchmark, not as count runs of each in
+	// turn: a machine whose speed drifts during the hour (two shared cores here) then
+	// weighs on a figure and on its baseline alike, instead of on whichever ran later.
+	binary := filepath.Join(series, "tests.test")
+	compileArgs := []string{"test", "-c", "-o", binary}
 	if !quick {
 		// BenchmarkCluster (tests/cluster_bench_test.go) boots a RabbitMQ cluster and a
 		// Redis Cluster each run: the full report only.
-		args = append(args, "-tags", "cluster")
+		compileArgs = append(compileArgs, "-tags", "cluster")
 	}
-	args = append(args, "./tests/")
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "ORDERFLOW_BENCH="+scale, "ORDERFLOW_BENCH_OUT="+series)
+	compileArgs = append(compileArgs, "./tests/")
+	compile := exec.Command("go", compileArgs...)
+	compile.Stdout, compile.Stderr = os.Stderr, os.Stderr
+	if err := compile.Run(); err != nil {
+		return fmt.Errorf("go %s: %w", strings.Join(compileArgs, " "), err)
+	}
+	args := []string{"-test.run", "^$", "-test.bench", ".", "-test.benchtime", "1x", "-test.count", "1", "-test.timeout", "120m"}
 	var out bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&out, os.Stderr)
-	cmd.Stderr = os.Stderr
 	started := time.Now()
-	fmt.Fprintf(os.Stderr, "benchreport: go %s (ORDERFLOW_BENCH=%s)\n", strings.Join(args, " "), scale)
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go test -bench: %w", err)
+	for pass := 1; pass <= count; pass++ {
+		fmt.Fprintf(os.Stderr, "benchreport: pass %d of %d: tests.test %s (ORDERFLOW_BENCH=%s)\n", pass, count, strings.Join(args, " "), scale)
+		cmd := exec.Command(binary, args...)
+		cmd.Dir = "tests" // where go test runs it
+		cmd.Env = append(os.Environ(), "ORDERFLOW_BENCH="+scale, "ORDERFLOW_BENCH_OUT="+series)
+		cmd.Stdout = io.MultiWriter(&out, os.Stderr)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("benchmarks, pass %d: %w", pass, err)
+		}
 	}
 	f, err := parse(out.Bytes())
 	if err != nil {
