@@ -70,7 +70,8 @@ const limits = `## What limits each figure
   grew with the chain's depth are gone (2026-12-02, third session): each message's
   goroutine stack was grown frame by frame, 12% of the CPU, and is now grown once at the
   top (` + "`middleware.GrowStack`" + `); and each signature check built a new HMAC (7%), which
-  is now reused per key.
+  is now reused per key. In the fourth session's make bench the full chain cost 1.16,
+  1.15 and 1.04 times the bare router's wall time per message in its three passes.
 - **Saga on RabbitMQ + Redis**: the CPU of the two cores, which the worker, RabbitMQ and
   Redis share. Every order is five consumes and five confirmed, persistent publishes
   through the topic exchange, and the tap's consume, as in the raw ceiling, which does
@@ -88,33 +89,51 @@ const limits = `## What limits each figure
   with every CPU-bound figure at about 0.6 of the morning's (publish 52k msgs/s against
   93k), CPU ratios 0.49, 0.52, 0.53 and throughput ratios 0.44, 0.50, 0.50 (saga 5.1-5.4
   ms an order: test process 2.0-2.2, RabbitMQ 2.4-2.5, Redis 0.6; ceiling 2.66-2.69 ms:
-  0.8, 1.8-1.9, 0). A go-redis AutoPipeliner for the stores (one ad hoc run) cut Redis
-  write syscalls by a quarter but not the CPU per order (5.04 against 4.89 ms), since the
-  hot path's claim-with-first-read pipelines stay outside its batches; it was not kept.
-  The 0.75× target needs the saga at about 2.1 ms an order on these two
-  cores, that is 0.8 ms less: about all of what the worker spends beyond a raw forwarder
-  (Watermill's goroutine per message and its stack growth, JSON of events and orders,
-  the go-redis client, HMAC, metrics; no one of them above a tenth of a CPU profile).
-  Going from 12 to 11 Redis round trips an order, with one wait less in sequence in
-  inventory-reserve and order-confirm, did not move the ratio (a quick run 0.60 before;
-  quick runs 0.62 and 0.67, full runs 0.64 and 0.59 after): it cut waits, hardly CPU. With 4 consumers a handler instead of 2, saga and
-  ceiling both rose (1268-1652 and 2476-2654 orders/s in quick runs) and the ratio
-  stayed near 0.6.
+  0.8, 1.8-1.9, 0). In the fourth session's make bench, with the benchmarks in three
+  passes, throughput ratios 0.61, 0.50 and 0.55 and CPU ratios 0.61, 0.51 and 0.58 (saga
+  3.77-4.37 ms an order: test process 1.5-1.8, RabbitMQ 1.8-2.0, Redis 0.5; ceiling
+  2.25-2.32 ms: 0.7-0.8, 1.5-1.6, 0); two ad hoc runs that day, the saga first on a fresh
+  broker, gave 0.74 and 0.68. A go-redis AutoPipeliner for the stores (one ad hoc run) cut
+  Redis write syscalls by a quarter but not the CPU per order (5.04 against 4.89 ms),
+  since the hot path's claim-with-first-read pipelines stay outside its batches; it was
+  not kept. What an order costs here is mostly system calls and wakeups (2026-12-02,
+  fourth session; perf counting the raw_syscalls and sched tracepoints of every process
+  over the saturated phase of a quick run, 1500 orders): the saga made 289 system calls an
+  order (test process 105, RabbitMQ 156, Redis 28) and 87 context switches (35, 45, 7),
+  the ceiling 149 (65, 84, 0) and 70 (30, 40, 0): 1.9× the calls for 1.6× the CPU in those
+  two runs. RabbitMQ's extra calls are reads, epoll waits and timer resets (29, 20 and 28
+  an order against 11, 9 and 10): its schedulers sleep and are woken more often per order.
+  A CPU profile of the whole machine (perf at 499 Hz) put 38% of the test process's CPU in
+  the kernel, nearly all of it where interrupts are re-enabled and tasks switched, that is
+  in waking another thread or process, which in this nested VM costs far more than the TCP
+  work itself. Two tries to hand RabbitMQ fewer, larger writes did nothing: yielding in
+  the coalescing writer before each write (1.45-1.47 million system calls on the machine
+  for 6000 orders, with and without it), and a ceiling that publishes on a second
+  connection as the worker does (2.04-2.23 ms an order against 2.11-2.79 on one). The
+  0.75× target needs the saga at about 3.1 ms an order beside a 2.3 ms ceiling, that is
+  0.9 ms less: about all of what the worker spends beyond a raw forwarder (Watermill's
+  goroutine per message and its stack growth, JSON of events and orders, the go-redis
+  client, HMAC, metrics; no one of them above a tenth of a CPU profile). Going from 12 to
+  11 Redis round trips an order, with one wait less in sequence in inventory-reserve and
+  order-confirm, did not move the ratio (a quick run 0.60 before; quick runs 0.62 and
+  0.67, full runs 0.64 and 0.59 after): it cut waits, hardly CPU. With 4 consumers a
+  handler instead of 2, saga and ceiling both rose (1268-1652 and 2476-2654 orders/s in
+  quick runs) and the ratio stayed near 0.6.
 - **Latency tail**: the benchmark logs, per load, the slowest order hop by hop with its
   spans, how far from it the next slowest were due, and the worst pause that probes of
   this process (a 1 ms sleep), Redis (PING) and RabbitMQ (a persistent message through a
-  queue of its own) saw meanwhile. In every run looked at, the slowest orders were due
-  one after the other and waited through one pause, in the broker's confirm of a
-  handler's publish or before a handler began a delivered message, while the handlers
-  themselves took 1 to 20 ms and Redis answered; at the same moments the probes of this
-  process and of RabbitMQ also stalled. How long that pause is follows how busy the
-  machine is: 30 to 45 ms with probes stalling 10 to 20 ms (2026-12-02, p99 at 50%
-  32 to 42 ms; later that day, with the machine at about 0.6 of that speed, 34.8, 51.9 and
-  52.2 ms), 100 ms to over a second on days when the same runs went at a quarter of
-  the rate (p99 at 50% 82 to 1144 ms). So p99 at 50% is whether a 10 s window holds
-  such a pause of the shared two cores, not the saga's own work: with RabbitMQ's data on
-  tmpfs, with classic queues v2, with quorum queues and with a 30 s statistics interval
-  the pauses stayed.
+  queue of its own) saw meanwhile. In every run looked at, the slowest orders were due one
+  after the other and waited through one pause, in the broker's confirm of a handler's
+  publish or before a handler began a delivered message, while the handlers themselves
+  took 1 to 20 ms and Redis answered; at the same moments the probes of this process and
+  of RabbitMQ also stalled. How long that pause is follows how busy the machine is: 30 to
+  45 ms with probes stalling 10 to 20 ms (2026-12-02, p99 at 50% 32 to 42 ms; later that
+  day, with the machine at about 0.6 of that speed, 34.8, 51.9 and 52.2 ms; in the fourth
+  session's passes 28.2, 41.4 and 33.8 ms), 100 ms to over a second on days when the same
+  runs went at a quarter of the rate (p99 at 50% 82 to 1144 ms). So p99 at 50% is whether
+  a 10 s window holds such a pause of the shared two cores, not the saga's own work: with
+  RabbitMQ's data on tmpfs, with classic queues v2, with quorum queues and with a 30 s
+  statistics interval the pauses stayed.
 - **Publish path**: many publishes share a few confirm-mode channels, each waiting only
   for its own confirm, and what they write while the socket is busy goes out in one
   write (amqp091 flushes after every publish; the raw baseline does). What is left is
