@@ -195,7 +195,8 @@ func poisonOne(t testing.TB, w *TestWorker, id string) {
 // busyAMQPWorker runs a worker on RabbitMQ, with the queue metrics from the management
 // API, in which one order was confirmed and a message that is not JSON was poisoned by
 // each consumer of order.placed; it returns the worker, its configuration and its
-// /metrics once the poison queue's depth shows them.
+// /metrics once the poison queue's depth shows them and the queues of order.placed show
+// their consumers.
 func busyAMQPWorker(t *testing.T) (*TestWorker, *configs.Config, string) {
 	t.Helper()
 	cfg := AMQPConfig(t, nil)
@@ -210,6 +211,13 @@ func busyAMQPWorker(t *testing.T) (*TestWorker, *configs.Config, string) {
 		text = scrape(t, w)
 		if v, _ := series(text, `orderflow_queue_messages{queue="orderflow.poison"}`); v != float64(len(consumers)) {
 			return fmt.Sprintf("the poison queue shows %v messages, want %d", v, len(consumers))
+		}
+		// The management API's figures of a queue are its last statistics event
+		// (every 5 s), so a queue's consumers may show after its depth does.
+		for _, h := range consumers {
+			if v, _ := series(text, `orderflow_queue_consumers{queue="orderflow.`+h+`"}`); v != float64(cfg.Handler(h).Consumers) {
+				return fmt.Sprintf("%s's queue shows %v consumers, want %d", h, v, cfg.Handler(h).Consumers)
+			}
 		}
 		return ""
 	})
