@@ -1,8 +1,8 @@
 // Command benchreport runs Orderflow's benchmarks (tests/bench_test.go) several times,
-// one pass of all of them after another, takes the median of each figure, compares each with its baseline from the same run, and
-// writes one table: to stdout, as JSON, and, with -docs, as docs/BENCHMARKS.md with PNG
-// plots. `make bench` and `make bench-quick` run it under tests/services.sh, which
-// provides RabbitMQ and Redis.
+// one pass of all of them after another, takes the median of each figure, compares each
+// with its baseline from the same run, and writes one table: to stdout, as JSON, and,
+// with -docs, as docs/BENCHMARKS.md with PNG plots. `make bench` and `make bench-quick`
+// run it under tests/services.sh, which provides RabbitMQ and Redis.
 package main
 
 import (
@@ -26,7 +26,7 @@ import (
 
 func main() {
 	quick := flag.Bool("quick", false, "small workloads, for CI (make bench-quick)")
-	count := flag.Int("count", 3, "runs of each benchmark; each figure is their median")
+	count := flag.Int("count", 3, "passes, each running every benchmark once; each figure is the median of its runs")
 	docs := flag.String("docs", "", "directory for BENCHMARKS.md, benchmarks.json and the plots (none: JSON to -json only)")
 	jsonOut := flag.String("json", "", "file for the JSON table (default: <docs>/benchmarks.json)")
 	flag.Parse()
