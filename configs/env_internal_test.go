@@ -195,7 +195,7 @@ func TestCheck_messages(t *testing.T) {
 		}},
 		{"twice", "broker: amqp\nbroker: gochannel", []string{`broker: given twice (also on line 1)`}},
 		{"settings are the handler's", "handlers: {x: {settings: {anything: [1, 2]}}}", nil},
-		{"merge key", "amqp: &a {prefetch: x}\nredis:\n  <<: *a\n", []string{`amqp.prefetch: "x" is not a whole number`, `redis.prefetch: no such setting (the settings of redis are mode, tls, url)`}},
+		{"merge key", "amqp: &a {prefetch: x}\nredis:\n  <<: *a\n", []string{`amqp.prefetch: "x" is not a whole number`, `redis.prefetch: no such setting (the settings of redis are mode, replica_acks, tls, url)`}},
 		{"empty value keeps the default", "shutdown_timeout:", nil},
 	}
 	for _, tt := range tests {

@@ -184,6 +184,9 @@ type Redis struct {
 	// URL holds the password: its variable may name a file instead (_FILE).
 	URL string `yaml:"url" env:"file"`
 	TLS TLS    `yaml:"tls"`
+	// ReplicaAcks is how many replicas each write waits for before the handler goes on
+	// (redisstore.WaitForReplicas); 0 waits for none.
+	ReplicaAcks int `yaml:"replica_acks"`
 }
 
 // Payment configures the simulated payment provider.

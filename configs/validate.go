@@ -53,6 +53,9 @@ func (c *Config) Validate() error {
 	default:
 		bad("redis.mode (ORDERFLOW_REDIS_MODE)", "must be \"single\", \"cluster\" or \"sentinel\", got %q", c.Redis.Mode)
 	}
+	if c.Redis.ReplicaAcks < 0 {
+		bad("redis.replica_acks", "must be >= 0, got %d", c.Redis.ReplicaAcks)
+	}
 	if c.AMQP.QueueType != "classic" && c.AMQP.QueueType != "quorum" {
 		bad("amqp.queue_type", "must be \"classic\" or \"quorum\", got %q", c.AMQP.QueueType)
 	}

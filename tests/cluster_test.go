@@ -264,13 +264,16 @@ func (c *RedisCluster) MasterOf(t testing.TB, key string) *RedisServer {
 }
 
 // clusterConfig writes a worker config file for the brokers at amqpURL and the Redis
-// Cluster at redisURL, with quorum queues.
+// Cluster at redisURL, with quorum queues, and writes that wait for a replica: a master
+// SIGKILLed before its replica read its last writes would take them with it (a
+// payment-capture's "paid" was lost so once, and order-confirm poisoned its
+// payment.captured).
 func clusterConfig(t testing.TB, amqpURL, redisURL, extra string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "orderflow.yaml")
 	yaml := "broker: amqp\nstore: redis\n" +
 		"amqp:\n  url: " + amqpURL + "\n  queue_type: quorum\n  retry_delays: [200ms, 1s, 3s]\n" +
-		"redis:\n  mode: cluster\n  url: " + redisURL + "\n" +
+		"redis:\n  mode: cluster\n  url: " + redisURL + "\n  replica_acks: 1\n" +
 		"signing:\n  keys_file: " + SigningKeysFile(t) + "\n" + "drain_window: 200ms\n" + extra
 	require.NoError(t, os.WriteFile(path, []byte(yaml), 0o600))
 	return path

@@ -58,6 +58,7 @@ func NewRedisStorage(cfg *configs.Config, logger *slog.Logger) (Storage, func(),
 	if err != nil {
 		return Storage{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
+	redisstore.WaitForReplicas(client, cfg.Redis.ReplicaAcks)
 	return RedisStorage(client), func() { _ = client.Close() }, nil
 }
 
