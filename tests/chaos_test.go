@@ -234,7 +234,7 @@ func capturesIn(t *testing.T, config string) map[string]int {
 	cfg, err := configs.Load(config, func(string) string { return "" })
 	require.NoError(t, err)
 	ctx := context.Background()
-	client, err := redisstore.Open(ctx, cfg.Redis.Mode, cfg.Redis.URL, nil)
+	client, err := redisstore.Open(ctx, cfg.Redis.Mode, cfg.Redis.URL, nil, 0)
 	require.NoError(t, err)
 	defer client.Close()
 	stores := redisstore.New(client)

@@ -382,6 +382,15 @@ handler_defaults:
 	require.Len(t, chaos, 5, "a RabbitMQ node and a Redis master were each killed and brought back")
 	require.Equal(t, 2, killedWhile, "both servers were killed while orders were being placed")
 	require.Empty(t, poisoned, "losing a node poisons nothing")
+	// The workers' writes waited for a replica on every master (redis.replica_acks 1).
+	require.NoError(t, redisCluster.Client(t).ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		stats, err := m.Info(ctx, "commandstats").Result()
+		if err != nil {
+			return err
+		}
+		assert.Contains(t, stats, "cmdstat_wait:", "master %s saw no WAIT", m.Options().Addr)
+		return nil
+	}))
 }
 
 // TestCluster_retry_tiers_and_poison_on_quorum_queues: on quorum queues across the

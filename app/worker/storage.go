@@ -54,11 +54,10 @@ func NewRedisStorage(cfg *configs.Config, logger *slog.Logger) (Storage, func(),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), redisConnectTimeout)
 	defer cancel()
-	client, err := redisstore.Open(ctx, cfg.Redis.Mode, cfg.Redis.URL, tlsConfig)
+	client, err := redisstore.Open(ctx, cfg.Redis.Mode, cfg.Redis.URL, tlsConfig, cfg.Redis.ReplicaAcks)
 	if err != nil {
 		return Storage{}, nil, fmt.Errorf("%s: %w", where, err)
 	}
-	redisstore.WaitForReplicas(client, cfg.Redis.ReplicaAcks)
 	return RedisStorage(client), func() { _ = client.Close() }, nil
 }
 

@@ -42,11 +42,15 @@ const (
 // Cluster, ParseFailoverURL (...?master_name=NAME&addr=...) for Sentinel; and checks that
 // it answers. tlsConfig, for a rediss:// URL, replaces the one go-redis derives from the
 // URL (see configs.TLS.ClientConfig), so that no URL parameter turns verification off.
-func Open(ctx context.Context, mode, rawURL string, tlsConfig *tls.Config) (redis.UniversalClient, error) {
+// Each write waits for replicaAcks replicas (WaitForReplicas).
+func Open(ctx context.Context, mode, rawURL string, tlsConfig *tls.Config, replicaAcks int) (redis.UniversalClient, error) {
 	client, err := newClient(mode, rawURL, tlsConfig)
 	if err != nil {
 		return nil, fmt.Errorf("redis url: %w", err)
 	}
+	// Before the first command: a ClusterClient's hook reaches only the nodes it meets
+	// after it (OnNewNode).
+	WaitForReplicas(client, replicaAcks)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
 		return nil, domain.Unavailable("redis ping", err)

@@ -17,7 +17,9 @@ const ReplicaAckTimeout = time.Second
 // Redis replicates asynchronously, and a master SIGKILLed before its replica read the
 // last writes takes them with it. It is best effort, as WAIT is: a write not confirmed
 // in time (a replica down, say) is used all the same. Transactions (MULTI/EXEC), which
-// the saga does not use, are sent without the wait. n = 0 changes nothing.
+// the saga does not use, are sent without the wait. n = 0 changes nothing. Call it
+// before client sends anything (Open does): a ClusterClient's nodes met before are left
+// out.
 func WaitForReplicas(client redis.UniversalClient, n int) {
 	if n <= 0 {
 		return
