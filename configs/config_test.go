@@ -158,6 +158,7 @@ func TestValidate_messages(t *testing.T) {
 		{"dedup ttl", func(c *configs.Config) { c.Dedup.TTL = 0 }, `dedup.ttl: must be a positive duration, got 0s`},
 		{"queue type", func(c *configs.Config) { c.AMQP.QueueType = "stream" }, `amqp.queue_type: must be "classic" or "quorum", got "stream"`},
 		{"prefetch", func(c *configs.Config) { c.AMQP.Prefetch = 0 }, `amqp.prefetch: must be >= 1, got 0`},
+		{"replica acks", func(c *configs.Config) { c.Redis.ReplicaAcks = -1 }, `redis.replica_acks: must be >= 0, got -1`},
 		{"publish channels", func(c *configs.Config) { c.AMQP.PublishChannels = 0 }, `amqp.publish_channels: must be >= 1, got 0`},
 		{"no retry delays", func(c *configs.Config) { c.AMQP.RetryDelays = nil }, `amqp.retry_delays: must list at least one delay, e.g. [1s, 10s, 60s]`},
 		{"retry delays order", func(c *configs.Config) { c.AMQP.RetryDelays = []time.Duration{time.Second, time.Second} }, `amqp.retry_delays: must be increasing durations of 1ms or more, got [1s 1s]`},
