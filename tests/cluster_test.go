@@ -469,6 +469,21 @@ func TestCluster_retry_tiers_and_poison_on_quorum_queues(t *testing.T) {
 	assert.Equal(t, int64(4), attempts.Load(), "handled once it succeeded, not again")
 }
 
+// startReplicated starts a master on masterPort and its replica on replicaPort, and
+// returns them once the replica is in sync.
+func startReplicated(t testing.TB, masterPort, replicaPort int) (master, replica *RedisServer) {
+	t.Helper()
+	master = &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", masterPort), dir: t.TempDir(), args: replicated}
+	master.Start(t)
+	t.Cleanup(func() { master.Stop(t) })
+	replica = &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", replicaPort), dir: t.TempDir(),
+		args: append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(masterPort)}, replicated...)}
+	replica.Start(t)
+	t.Cleanup(func() { replica.Stop(t) })
+	Eventually(t, 30*time.Second, func() string { return replicaInSync(replica) })
+	return master, replica
+}
+
 // startSentinelRedis starts a master, its replica and three sentinels watching the
 // master under the name orderflow (quorum 2, down after 3 s: the two cores here pause
 // for up to a second now and then, which must not read as a dead master), and returns the master,
@@ -477,14 +492,7 @@ func TestCluster_retry_tiers_and_poison_on_quorum_queues(t *testing.T) {
 func startSentinelRedis(t testing.TB) (master, replica *RedisServer, url string) {
 	t.Helper()
 	ports := freePorts(t, 5)
-	master = &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), dir: t.TempDir(), args: replicated}
-	master.Start(t)
-	t.Cleanup(func() { master.Stop(t) })
-	replica = &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", ports[1]), dir: t.TempDir(),
-		args: append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(ports[0])}, replicated...)}
-	replica.Start(t)
-	t.Cleanup(func() { replica.Stop(t) })
-	Eventually(t, 30*time.Second, func() string { return replicaInSync(replica) })
+	master, replica = startReplicated(t, ports[0], ports[1])
 	var addrs []string
 	for _, port := range ports[2:] {
 		dir := t.TempDir()

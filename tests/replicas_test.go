@@ -4,7 +4,6 @@ package tests
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"strconv"
 	"testing"
@@ -25,14 +24,7 @@ import (
 func TestCluster_writes_wait_for_a_replica(t *testing.T) {
 	t.Parallel()
 	ports := freePorts(t, 2)
-	master := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", ports[0]), dir: t.TempDir(), args: replicated}
-	master.Start(t)
-	t.Cleanup(func() { master.Stop(t) })
-	replica := &RedisServer{Addr: fmt.Sprintf("127.0.0.1:%d", ports[1]), dir: t.TempDir(),
-		args: append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(ports[0])}, replicated...)}
-	replica.Start(t)
-	t.Cleanup(func() { replica.Stop(t) })
-	Eventually(t, 30*time.Second, func() string { return replicaInSync(replica) })
+	master, replica := startReplicated(t, ports[0], ports[1])
 
 	ctx := context.Background()
 	admin, onReplica := nodeClient(master), nodeClient(replica)
