@@ -87,6 +87,22 @@ func (c *coalescingConn) writeLoop() {
 	}
 }
 
+// Read reads from the socket; when writeLoop closed it because a write failed, it
+// returns that write's error, not "use of closed network connection", so that amqp091
+// reports why the connection was lost (a broker refusing the client's certificate, say).
+func (c *coalescingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && errors.Is(err, net.ErrClosed) {
+		c.mu.Lock()
+		writeErr := c.err
+		c.mu.Unlock()
+		if writeErr != nil {
+			return n, writeErr
+		}
+	}
+	return n, err
+}
+
 // closeTimeout bounds how long Close waits for the socket to take what is queued.
 const closeTimeout = 5 * time.Second
 

@@ -46,6 +46,16 @@ func (s *slowConn) Close() error {
 
 func (s *slowConn) SetWriteDeadline(time.Time) error { return nil }
 
+// Read fails as a closed socket's does once Close ran; until then there is nothing to read.
+func (s *slowConn) Read([]byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0, &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}
+	}
+	return 0, nil
+}
+
 func TestCoalescingConn_keeps_each_write_whole_and_in_order_in_fewer_system_calls(t *testing.T) {
 	sock := &slowConn{delay: time.Millisecond}
 	c := newCoalescingConn(sock)
@@ -89,6 +99,8 @@ func TestCoalescingConn_a_failed_socket_write_fails_every_later_write_and_closes
 	_, err = c.Write([]byte("after"))
 	assert.ErrorIs(t, err, broken)
 	assert.True(t, sock.closed, "so that amqp091's reader sees the connection lost")
+	_, err = c.Read(make([]byte, 8))
+	assert.ErrorIs(t, err, broken, "and learns why, not that the socket was closed")
 }
 
 func TestCoalescingConn_bounds_what_waits_for_the_socket(t *testing.T) {
